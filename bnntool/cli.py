@@ -1,0 +1,243 @@
+"""The ``bnntool`` command line. Commands parse options, call one function of a stage, print."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bnntool import __version__
+from bnntool.errors import UserError
+
+DEBUG_ENV = "BNNTOOL_DEBUG"
+
+
+class _Group(click.Group):
+    """Turns :class:`UserError` into one line on stderr and exit code 2 (traceback with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as e:
+            if ctx.params.get("debug"):
+                raise
+            click.echo(f"bnntool: error: {e}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            if ctx.params.get("debug"):
+                raise
+            click.echo("bnntool: interrupted", err=True)
+            ctx.exit(130)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        # Pipeline order, not alphabetical.
+        return list(self.commands)
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def emit_json(value: Any) -> None:
+    """Write one JSON document to stdout (what ``--json`` promises scripts)."""
+    click.echo(json.dumps(_jsonable(value), indent=2))
+
+
+def _human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+def _info(message: str) -> None:
+    click.echo(message, err=True)
+
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON document on stdout for scripts."
+)
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="BNNTOOL_DATA_DIR",
+    show_envvar=True,
+    help="Where datasets are kept (default: ~/.cache/bnntool/datasets).",
+)
+
+
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, "--version", prog_name="bnntool")
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar=DEBUG_ENV,
+    help="Show full tracebacks instead of one-line errors.",
+)
+def cli(debug: bool) -> None:
+    """bnntool: binarized neural networks from training to a PYNQ board.
+
+    \b
+    The pipeline, one command per stage:
+      fetch     get a dataset (MNIST, Fashion-MNIST, CIFAR-10, GTSRB), verified
+      datasets  list the known datasets and what is on this machine
+    Later stages (train, convert, verify, build, deploy) appear here as they land.
+
+    \b
+    Example:
+      bnntool fetch fashion-mnist
+      bnntool datasets
+    """
+
+
+@cli.command(short_help="Download datasets, verified against their published checksums.")
+@click.argument("names", metavar="DATASET...", nargs=-1, required=True)
+@data_dir_option
+@click.option(
+    "--mirror",
+    envvar="BNNTOOL_MIRROR",
+    show_envvar=True,
+    metavar="DIR|URL",
+    help="Fetch from this folder or URL prefix, laid out as <dataset>/<official file name>, "
+    "instead of the official URLs.",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(1, 50),
+    default=5,
+    show_default=True,
+    help="Attempts per file before giving up on a flaky connection.",
+)
+@json_option
+def fetch(
+    names: tuple[str, ...], data_dir: Path | None, mirror: str | None, retries: int, as_json: bool
+) -> None:
+    """Download datasets into the data directory, checking every file's checksum.
+
+    A dataset is installed all or nothing: a file that fails its checksum is not kept, and
+    neither is the rest of that dataset's fetch. An interrupted download is resumed next time.
+    Debian's dataset-fashion-mnist package is used when it is installed.
+
+    \b
+    Examples:
+      bnntool fetch fashion-mnist
+      bnntool fetch mnist cifar-10 --data-dir ~/data
+      bnntool fetch fashion-mnist --mirror /mnt/datasets --json
+    """
+    from bnntool.data import fetch as fetch_dataset
+    from bnntool.data.download import RetryPolicy
+
+    policy = RetryPolicy(attempts=retries)
+    results = []
+    for name in names:
+        result = fetch_dataset(name, data_dir, mirror, policy=policy, log=_info)
+        results.append(result)
+        if not as_json:
+            size = sum(f.size for f in result.files)
+            sources = sorted({f.source for f in result.files if f.source != "cache"})
+            origin = f"from {', '.join(sources)}" if sources else "all already there"
+            click.echo(
+                f"{result.dataset}: {len(result.files)} files verified in {result.directory} "
+                f"({_human_size(size)}, {origin}; {result.seconds:.1f} s)"
+            )
+    if as_json:
+        emit_json(
+            [
+                {
+                    "dataset": r.dataset,
+                    "directory": r.directory,
+                    "seconds": round(r.seconds, 3),
+                    "files": [
+                        {
+                            "name": f.name,
+                            "path": f.path,
+                            "size": f.size,
+                            "source": f.source,
+                            "verified_by": f.verified_by,
+                        }
+                        for f in r.files
+                    ],
+                }
+                for r in results
+            ]
+        )
+
+
+@cli.command(short_help="List the known datasets and which are here and verified.")
+@data_dir_option
+@json_option
+def datasets(data_dir: Path | None, as_json: bool) -> None:
+    """List the known datasets, whether each is present and verified, and its size.
+
+    Every file is checked against its published checksum (a few seconds for CIFAR-10).
+
+    \b
+    Examples:
+      bnntool datasets
+      bnntool datasets --json --data-dir ~/data
+    """
+    from bnntool.data import dataset_names, status
+
+    report = [status(name, data_dir) for name in dataset_names()]
+    if as_json:
+        emit_json(
+            [
+                {
+                    "name": s.name,
+                    "title": s.title,
+                    "directory": s.directory,
+                    "present": s.present,
+                    "verified": s.verified,
+                    "size": s.size,
+                    "files": [dataclasses.asdict(f) for f in s.files],
+                }
+                for s in report
+            ]
+        )
+        return
+    rows = []
+    for s in report:
+        have = sum(f.present for f in s.files)
+        if s.verified:
+            state = "verified"
+        elif have == 0:
+            state = "not fetched"
+        elif any(f.present and not f.verified for f in s.files):
+            state = "CORRUPT"
+        else:
+            state = "incomplete"
+        rows.append(
+            (s.name, state, f"{have}/{len(s.files)}", _human_size(s.size) if have else "-", s.title)
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    header = ("DATASET", "STATE", "FILES", "SIZE", "DESCRIPTION")
+    widths = [max(w, len(h)) for w, h in zip(widths, header[:4], strict=True)]
+    for row in (header, *rows):
+        cells = [c.ljust(w) for c, w in zip(row[:4], widths, strict=True)]
+        click.echo("  ".join([*cells, row[4]]))
+    root = report[0].directory.parent if report else ""
+    click.echo(f"\ndata directory: {root}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    if argv is None:
+        argv = sys.argv[1:]
+    cli.main(args=argv, prog_name="bnntool", standalone_mode=True)

@@ -1,0 +1,19 @@
+"""Datasets: fetching with checksums and mirrors, and readers that return numpy arrays."""
+
+from bnntool.data.catalog import DATASETS, DatasetInfo, dataset_names, get_dataset
+from bnntool.data.fetch import DatasetStatus, FetchResult, fetch, status
+from bnntool.data.imageset import ImageSet
+from bnntool.data.load import load_dataset
+
+__all__ = [
+    "DATASETS",
+    "DatasetInfo",
+    "DatasetStatus",
+    "FetchResult",
+    "ImageSet",
+    "dataset_names",
+    "fetch",
+    "get_dataset",
+    "load_dataset",
+    "status",
+]

@@ -1,0 +1,246 @@
+"""``bnntool fetch``: get a dataset's files into the data directory, verified, all or nothing.
+
+Files are fetched into ``<data dir>/.bnntool-staging/<dataset>/`` and moved to
+``<data dir>/<dataset>/`` only after every file of the dataset has passed its checksum. A file
+that fails its checksum is never kept, and neither is anything else of that fetch. A transfer
+cut by the network is kept in the staging folder and resumed by the next fetch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bnntool.data.catalog import DatasetInfo, RemoteFile, get_dataset
+from bnntool.data.checksum import verify
+from bnntool.data.download import RetryPolicy, TransferFailed, copy_local, http_download
+from bnntool.data.locations import is_url, resolve_data_dir, resolve_mirror
+from bnntool.errors import ChecksumError, DownloadError, UserError
+
+STAGING = ".bnntool-staging"
+
+
+@dataclass(frozen=True)
+class FetchedFile:
+    name: str
+    path: Path
+    size: int
+    source: str  # "cache", a local folder, or a URL
+    verified_by: str  # "official" checksum or decompressed "content"
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    dataset: str
+    directory: Path
+    files: tuple[FetchedFile, ...]
+    seconds: float
+
+    @property
+    def fetched(self) -> int:
+        return sum(f.source != "cache" for f in self.files)
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    name: str
+    present: bool
+    verified: bool
+    verified_by: str
+    size: int
+
+
+@dataclass(frozen=True)
+class DatasetStatus:
+    name: str
+    title: str
+    directory: Path
+    files: tuple[FileStatus, ...]
+
+    @property
+    def present(self) -> bool:
+        return all(f.present for f in self.files)
+
+    @property
+    def verified(self) -> bool:
+        return all(f.verified for f in self.files)
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def fetch(
+    name: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    mirror: str | os.PathLike[str] | None = None,
+    *,
+    policy: RetryPolicy | None = None,
+    log: Log = _quiet,
+) -> FetchResult:
+    """Fetch every file of dataset ``name`` and return where they are and where they came from.
+
+    Sources, in order: a verified copy already in the data directory; then the mirror if one is
+    given (and nothing else); else a system package (Debian's ``dataset-fashion-mnist``) and
+    finally the official URL.
+    """
+    info = get_dataset(name)
+    root = resolve_data_dir(data_dir)
+    mirror_location = resolve_mirror(mirror)
+    policy = policy or RetryPolicy()
+    started = time.monotonic()
+
+    target = root / info.name
+    staging = root / STAGING / info.name
+    created = _make_dirs(root, staging)
+    done: list[FetchedFile] = []
+    staged: list[tuple[Path, FetchedFile]] = []
+    try:
+        for remote in info.files:
+            final = target / remote.name
+            if final.is_file():
+                verdict = verify(final, remote)
+                if verdict.ok:
+                    done.append(
+                        FetchedFile(remote.name, final, final.stat().st_size, "cache", verdict.how)
+                    )
+                    continue
+                log(f"{info.name}/{remote.name} in {target} fails its checksum; fetching it again")
+            part = staging / remote.name
+            fetched = _obtain(info, remote, part, final, mirror_location, policy, log)
+            staged.append((part, fetched))
+        if staged:
+            target.mkdir(parents=True, exist_ok=True)
+            for part, fetched in staged:
+                os.replace(part, fetched.path)
+                done.append(fetched)
+        _remove_staging(root, staging)
+    except (TransferFailed, KeyboardInterrupt):
+        raise  # keep partial files: the next fetch resumes them
+    except BaseException:
+        _remove_staging(root, staging)
+        _remove_created(created)
+        raise
+    order = {f.name: i for i, f in enumerate(info.files)}
+    done.sort(key=lambda f: order[f.name])
+    return FetchResult(info.name, target, tuple(done), time.monotonic() - started)
+
+
+def _obtain(
+    info: DatasetInfo,
+    remote: RemoteFile,
+    part: Path,
+    final: Path,
+    mirror: str | None,
+    policy: RetryPolicy,
+    log: Log,
+) -> FetchedFile:
+    """Get one file into ``part`` from the best source and verify it; ``final`` is where it goes."""
+    label = f"{info.name}/{remote.name}"
+    if mirror is None:
+        for system_dir in info.system_dirs:
+            candidate = Path(system_dir) / remote.name
+            if candidate.is_file():
+                copy_local(candidate, part, label=label)
+                verdict = verify(part, remote)
+                if verdict.ok:
+                    return FetchedFile(
+                        remote.name, final, part.stat().st_size, system_dir, verdict.how
+                    )
+                part.unlink()
+                log(f"{candidate} fails its checksum; ignoring it")
+        source = remote.url
+        http_download(source, part, size=remote.size, policy=policy, label=label)
+    elif is_url(mirror):
+        source = f"{mirror.rstrip('/')}/{info.name}/{remote.name}"
+        try:
+            http_download(source, part, size=remote.size, policy=policy, label=label)
+        except TransferFailed:
+            raise
+        except DownloadError as e:
+            raise DownloadError(f"mirror {mirror} cannot serve {label}: {e}") from None
+    else:
+        folder = Path(mirror).expanduser()
+        if not folder.is_dir():
+            raise DownloadError(
+                f"mirror folder {folder} does not exist; --mirror takes a URL prefix or a folder "
+                "laid out as <dataset>/<official file name>"
+            )
+        source_path = folder / info.name / remote.name
+        if not source_path.is_file():
+            raise DownloadError(
+                f"mirror folder {folder} has no {info.name}/{remote.name}; "
+                f"copy the official file there or use another mirror"
+            )
+        source = str(folder)
+        copy_local(source_path, part, label=label)
+
+    verdict = verify(part, remote)
+    if not verdict.ok:
+        part.unlink()
+        where = "official URL" if mirror is None else "mirror"
+        raise ChecksumError(
+            f"checksum mismatch for {label} from {where} {source}: md5 {verdict.md5}, "
+            f"expected {remote.md5}; the file was not kept - replace the source's copy "
+            "or use another mirror"
+        )
+    return FetchedFile(remote.name, final, part.stat().st_size, source, verdict.how)
+
+
+def status(name: str, data_dir: str | os.PathLike[str] | None = None) -> DatasetStatus:
+    """Which files of dataset ``name`` the data directory holds, and whether each verifies."""
+    info = get_dataset(name)
+    target = resolve_data_dir(data_dir) / info.name
+    files = []
+    for remote in info.files:
+        path = target / remote.name
+        if path.is_file():
+            verdict = verify(path, remote)
+            files.append(
+                FileStatus(remote.name, True, verdict.ok, verdict.how, path.stat().st_size)
+            )
+        else:
+            files.append(FileStatus(remote.name, False, False, "", 0))
+    return DatasetStatus(info.name, info.title, target, tuple(files))
+
+
+def _make_dirs(root: Path, staging: Path) -> list[Path]:
+    """Create the staging folder; return the folders that did not exist before (outermost first)."""
+    created = []
+    probe = staging
+    while not probe.exists():
+        created.append(probe)
+        probe = probe.parent
+    try:
+        staging.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        _remove_created(created)
+        raise UserError(
+            f"cannot write to data directory {root}: {e.strerror or e}; choose another with "
+            "--data-dir or BNNTOOL_DATA_DIR"
+        ) from None
+    return created[::-1]
+
+
+def _remove_staging(root: Path, staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        (root / STAGING).rmdir()
+
+
+def _remove_created(created: list[Path]) -> None:
+    for path in reversed(created):
+        with contextlib.suppress(OSError):
+            path.rmdir()

@@ -1,0 +1,59 @@
+"""Fixtures shared by every test: the shared data folder and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bnntool.cli import cli
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _shared_root() -> Path:
+    return Path(os.environ.get("BNNTOOL_SHARED", REPO.parent / "shared")).resolve()
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """``../shared``: the real datasets and Xilinx's published fixtures.
+
+    Missing, the tests that need it are skipped, except where ``BNNTOOL_REQUIRE_SHARED=1`` (CI
+    sets it) makes that a failure.
+    """
+    root = _shared_root()
+    if not (root / "datasets").is_dir():
+        if os.environ.get("BNNTOOL_REQUIRE_SHARED") == "1":
+            pytest.fail(f"shared data folder {root} is missing (BNNTOOL_REQUIRE_SHARED=1)")
+        pytest.skip(f"shared data folder {root} is not here")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the user's cache, mirror or debug settings."""
+    for var in ("BNNTOOL_DATA_DIR", "BNNTOOL_MIRROR", "BNNTOOL_DEBUG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli():
+    """Run ``bnntool ARGS`` in-process; returns exit code, stdout and stderr separately."""
+
+    def run(*args: str | os.PathLike[str]) -> CliResult:
+        result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+        return CliResult(result.exit_code, result.stdout, result.stderr)
+
+    return run

@@ -1,0 +1,87 @@
+"""The command line as a user meets it: version, help, errors, docs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from bnntool import __version__
+from bnntool.cli import cli
+from tests.conftest import REPO
+
+STAGES = ["fetch", "datasets"]
+
+
+def test_version(run_cli) -> None:
+    result = run_cli("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"bnntool, version {__version__}"
+
+
+def test_help_lists_the_stages(run_cli) -> None:
+    result = run_cli("--help")
+    assert result.exit_code == 0
+    commands = result.stdout.split("Commands:")[1]
+    assert [line.split()[0] for line in commands.strip().splitlines()] == STAGES
+
+
+def test_only_built_stages_are_commands() -> None:
+    # A stage that is not built yet is absent, not a stub.
+    assert sorted(cli.commands) == sorted(STAGES)
+
+
+@pytest.mark.parametrize("command", STAGES)
+def test_every_command_help_has_an_example(run_cli, command: str) -> None:
+    result = run_cli(command, "--help")
+    assert result.exit_code == 0
+    example = re.search(r"Examples?:\n((?:\s+bnntool .+\n)+)", result.stdout)
+    assert example, result.stdout
+    assert f"bnntool {command}" in example.group(1)
+
+
+def test_user_error_is_one_line_with_exit_code_2(run_cli) -> None:
+    result = run_cli("fetch", "nonsense")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("bnntool: error: unknown dataset 'nonsense'")
+    assert result.stderr.count("\n") == 1
+
+
+def test_debug_shows_the_traceback() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bnntool", "--debug", "fetch", "nonsense"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "Traceback (most recent call last)" in proc.stderr
+    assert "DatasetError: unknown dataset 'nonsense'" in proc.stderr
+
+
+def test_console_script_is_installed() -> None:
+    exe = shutil.which("bnntool")
+    assert exe, "the bnntool console script is not on PATH"
+    proc = subprocess.run([exe, "fetch", "nonsense"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("bnntool: error: unknown dataset")
+    assert "Traceback" not in proc.stderr
+
+
+def test_docs_mention_every_command() -> None:
+    text = (REPO / "docs" / "cli.md").read_text()
+    for command in cli.commands:
+        assert f"## bnntool {command}" in text, f"docs/cli.md does not document 'bnntool {command}'"
+
+
+def test_ci_runs_the_test_command_from_the_readme() -> None:
+    readme = (REPO / "README.md").read_text()
+    block = re.search(r"<!-- test-command -->\s*```(?:bash|sh)?\n(.+?)\n```", readme, re.S)
+    assert block, "README.md has no marked test command"
+    command = block.group(1).strip()
+    ci = (REPO / ".ci" / "run").read_text()
+    assert command in ci.splitlines(), f"'.ci/run' does not run README's test command: {command}"
