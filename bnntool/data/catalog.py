@@ -48,32 +48,79 @@ _MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 _GTSRB_URL = "https://sid.erda.dk/public/archives/daaeac0d7ce1152aea9b61d9f1e19370/"
 
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer",
-    "dog", "frog", "horse", "ship", "truck",
-)  # fmt: skip
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 
 # The 43 GTSRB classes in ClassId order, named as in BNN-PYNQ's road-sign classes.txt.
 GTSRB_CLASSES = (
-    "20 Km/h", "30 Km/h", "50 Km/h", "60 Km/h", "70 Km/h", "80 Km/h", "End 80 Km/h",
-    "100 Km/h", "120 Km/h", "No overtaking", "No overtaking for large trucks",
-    "Priority crossroad", "Priority road", "Give way", "Stop", "No vehicles",
+    "20 Km/h",
+    "30 Km/h",
+    "50 Km/h",
+    "60 Km/h",
+    "70 Km/h",
+    "80 Km/h",
+    "End 80 Km/h",
+    "100 Km/h",
+    "120 Km/h",
+    "No overtaking",
+    "No overtaking for large trucks",
+    "Priority crossroad",
+    "Priority road",
+    "Give way",
+    "Stop",
+    "No vehicles",
     "Prohibited for vehicles with a permitted gross weight over 3.5t including their "
     "trailers, and for tractors except passenger cars and buses",
-    "No entry for vehicular traffic", "Danger Ahead", "Bend to left", "Bend to right",
-    "Double bend (first to left)", "Uneven road", "Road slippery when wet or dirty",
-    "Road narrows (right)", "Road works", "Traffic signals", "Pedestrians in road ahead",
-    "Children crossing ahead", "Bicycles prohibited", "Risk of snow or ice", "Wild animals",
-    "End of all speed and overtaking restrictions", "Turn right ahead", "Turn left ahead",
-    "Ahead only", "Ahead or right only", "Ahead or left only", "Pass by on right",
-    "Pass by on left", "Roundabout", "End of no-overtaking zone",
+    "No entry for vehicular traffic",
+    "Danger Ahead",
+    "Bend to left",
+    "Bend to right",
+    "Double bend (first to left)",
+    "Uneven road",
+    "Road slippery when wet or dirty",
+    "Road narrows (right)",
+    "Road works",
+    "Traffic signals",
+    "Pedestrians in road ahead",
+    "Children crossing ahead",
+    "Bicycles prohibited",
+    "Risk of snow or ice",
+    "Wild animals",
+    "End of all speed and overtaking restrictions",
+    "Turn right ahead",
+    "Turn left ahead",
+    "Ahead only",
+    "Ahead or right only",
+    "Ahead or left only",
+    "Pass by on right",
+    "Pass by on left",
+    "Roundabout",
+    "End of no-overtaking zone",
     "End of no-overtaking zone for vehicles with a permitted gross weight over 3.5t including "
     "their trailers, and for tractors except passenger cars and buses",
-)  # fmt: skip
+)
 
 
 def _idx_files(base: str, table: dict[str, tuple[str, str, int, str]]) -> tuple[RemoteFile, ...]:

@@ -40,9 +40,10 @@ def read_image_folder(
     classes: list[str] = []
     for class_dir in class_dirs:
         images = sorted(
-            p for p in class_dir.rglob("*")
+            p
+            for p in class_dir.rglob("*")
             if p.is_file() and _visible(p) and p.suffix.lower() in suffixes
-        )  # fmt: skip
+        )
         if not images:
             continue
         files.extend((p, len(classes)) for p in images)

@@ -1,0 +1,277 @@
+"""The finnthesizer: trained weights (.npz) -> the parameter folder an overlay loads.
+
+``convert()`` is the whole stage; ``read_params()`` reads a folder back into integer matrices.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bnntool.artifacts import output_folder, sha256_file, write_manifest
+from bnntool.convert import matrices, memory
+from bnntool.convert import thresholds as th
+from bnntool.convert.npz import LayerWeights, WeightsError, read_npz
+from bnntool.convert.params import (
+    LayerMatrices,
+    ParamsError,
+    ParamsFolder,
+    expected_files,
+    read_params,
+    write_classes,
+    write_layer,
+)
+from bnntool.errors import UserError
+from bnntool.overlay import LayerSpec, OverlaySpec, load_overlay
+
+MODES = ("exact", "upstream")
+
+__all__ = [
+    "MODES",
+    "ConvertResult",
+    "LayerMatrices",
+    "LayerReport",
+    "ParamsError",
+    "ParamsFolder",
+    "WeightsError",
+    "convert",
+    "expected_files",
+    "layer_memories",
+    "read_params",
+]
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """What converting one layer found."""
+
+    index: int
+    kind: str
+    neurons: int
+    negative_gamma: int = 0
+    zero_gamma: int = 0
+    out_of_range_weights: int = 0
+    nonpositive_inv_std: int = 0
+    thresholds_out_of_range: int = 0  # upstream: saturated (16-bit) or wrapping (24-bit)
+    # exact mode: where upstream's converter departs from the trained model
+    weights_differ: int = 0  # weights of exactly 0 (or +-0.5 for 2-bit) on negative-gamma neurons
+    thresholds_differ: int = 0  # ties, negative gamma, saturation that changes behaviour
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    out_dir: Path
+    overlay: str
+    thresholds: str
+    classes: tuple[str, ...]
+    files: int
+    seconds: float
+    layers: tuple[LayerReport, ...]
+    warnings: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())
+
+
+def convert(
+    npz_path: str | Path,
+    overlay: str | Path | OverlaySpec,
+    out_dir: str | Path,
+    *,
+    classes: list[str] | None = None,
+    thresholds: str = "exact",
+    bn_variance_eps: float | None = None,
+    force: bool = False,
+) -> ConvertResult:
+    """Convert a Lasagne-layout .npz into a parameter folder for ``overlay``.
+
+    ``thresholds="upstream"`` writes what BNN-PYNQ's finnthesizer writes, byte for byte;
+    ``"exact"`` makes the overlay agree with the trained model on every accumulator value.
+    ``classes`` defaults to "0".."N-1". With ``bn_variance_eps`` the .npz's inv_std slots hold
+    PyTorch-style running variances. The folder is written whole or not at all.
+    """
+    started = time.monotonic()
+    if thresholds not in MODES:
+        raise UserError(f"unknown threshold mode {thresholds!r}; use exact or upstream")
+    spec = overlay if isinstance(overlay, OverlaySpec) else load_overlay(overlay)
+    npz_path = Path(npz_path)
+    weights = read_npz(npz_path, spec, variance_eps=bn_variance_eps)
+    names = check_classes(spec, weights, classes)
+
+    warnings: list[str] = []
+    notes: list[str] = []
+    reports = []
+    out_dir = Path(out_dir)
+    with output_folder(out_dir, force=force) as tmp:
+        for layer, params in zip(spec.layers, weights, strict=True):
+            wmem, tmem, report = layer_memories(layer, params, thresholds)
+            write_layer(tmp, layer, wmem, tmem)
+            reports.append(report)
+            _explain(layer, report, thresholds, warnings, notes)
+        write_classes(tmp, names)
+        write_manifest(
+            tmp,
+            {
+                "kind": "bnntool-params",
+                "overlay": spec.name,
+                "overlay_spec": spec.to_json(),
+                "source": {"path": str(npz_path.resolve()), "sha256": sha256_file(npz_path)},
+                "thresholds": thresholds,
+                "batchnorm": "inv_std"
+                if bn_variance_eps is None
+                else f"variance, eps {bn_variance_eps}",
+                "classes": names,
+                "warnings": warnings,
+                "notes": notes,
+                "layers": [vars(r) for r in reports],
+            },
+        )
+    return ConvertResult(
+        out_dir=out_dir,
+        overlay=spec.name,
+        thresholds=thresholds,
+        classes=tuple(names),
+        files=len(expected_files(spec)) + 2,
+        seconds=time.monotonic() - started,
+        layers=tuple(reports),
+        warnings=tuple(warnings),
+        notes=tuple(notes),
+    )
+
+
+def check_classes(
+    spec: OverlaySpec, weights: tuple[LayerWeights, ...], classes: list[str] | None
+) -> list[str]:
+    """Class names for the folder: one per output of the trained network."""
+    outputs = weights[-1].units
+    if classes is None:
+        return [str(i) for i in range(outputs)]
+    if not classes:
+        raise UserError("the class list is empty; give one name per line")
+    if len(classes) > spec.max_classes:
+        raise UserError(
+            f"{len(classes)} classes, but overlay {spec.name} has {spec.max_classes} outputs"
+        )
+    if len(classes) != outputs:
+        raise UserError(
+            f"{len(classes)} class names, but the weights have {outputs} outputs; give one name "
+            "per output"
+        )
+    return list(classes)
+
+
+def layer_memories(
+    layer: LayerSpec, params: LayerWeights, mode: str
+) -> tuple[np.ndarray, np.ndarray | None, LayerReport]:
+    """One layer's per-PE weight and threshold memories, and what converting it found."""
+    gamma = params.gamma
+    report = {
+        "index": layer.index,
+        "kind": layer.kind,
+        "neurons": params.units,
+        "negative_gamma": int(np.count_nonzero(gamma < 0)),
+        "zero_gamma": int(np.count_nonzero(gamma == 0)),
+        "out_of_range_weights": matrices.out_of_range(layer, params.weights),
+    }
+    bad_inv_std = int(np.count_nonzero(params.inv_std <= 0)) if layer.has_thresholds else 0
+    if bad_inv_std and mode == "exact":
+        raise WeightsError(
+            f"layer {layer.index} ({layer.kind}): {bad_inv_std} batch-norm inv_std values are "
+            "<= 0, but inv_std = 1/sqrt(var + eps) is always positive; if the .npz holds PyTorch "
+            "running variances there, convert with --bn-variance"
+        )
+    report["nonpositive_inv_std"] = bad_inv_std
+    up = th.upstream(layer, params)
+    up_matrix = matrices.orient(
+        layer,
+        matrices.quantize_upstream(layer, matrices.flip_signs(layer, params.weights, up.signs)),
+    )
+    up_codes = memory.weight_codes(layer, up_matrix)
+    up_stored = None
+    if layer.has_thresholds:
+        up_stored, out_of_range = memory.stored_upstream(layer, up.values)
+        if mode == "upstream":  # exact thresholds are clamped to the reachable range instead
+            report["thresholds_out_of_range"] = out_of_range
+    if mode == "upstream":
+        codes, stored = up_codes, up_stored
+    else:
+        ex = th.exact(layer, params)
+        quantized = matrices.quantize_trained(layer, params.weights)
+        codes = memory.weight_codes(
+            layer, matrices.orient(layer, matrices.flip_signs(layer, quantized, ex.signs))
+        )
+        stored = memory.stored_exact(layer, ex.values) if layer.has_thresholds else None
+        report["weights_differ"] = int(np.count_nonzero(codes != up_codes))
+        if stored is not None and up_stored is not None:
+            report["thresholds_differ"] = int(
+                np.count_nonzero(_effective(layer, stored) != _effective(layer, up_stored))
+            )
+    wmem = memory.pack_weights(layer, codes)
+    tmem = memory.pack_thresholds(layer, stored) if stored is not None else None
+    return wmem, tmem, LayerReport(**report)
+
+
+def _effective(layer: LayerSpec, stored: np.ndarray) -> np.ndarray:
+    """Thresholds as the overlay compares them, clamped to the reachable accumulator range, so
+    that values differing only outside it (where behaviour is the same) compare equal."""
+    bits = layer.threshold_bits
+    low = stored.view(np.uint64) & np.uint64(2**bits - 1)
+    signed = low.astype(np.int64)
+    signed = np.where(signed >= 2 ** (bits - 1), signed - 2**bits, signed)
+    unit = layer.threshold_scale // 2**layer.inputs.frac_bits
+    lo, hi = th.accumulator_range(layer)
+    offset = layer.accumulator_offset * unit
+    return np.clip(signed + offset, lo - 1, hi)[: layer.mh]
+
+
+def _explain(
+    layer: LayerSpec, r: LayerReport, mode: str, warnings: list[str], notes: list[str]
+) -> None:
+    where = f"layer {layer.index} ({layer.kind})"
+    if r.zero_gamma:
+        if mode == "upstream":
+            warnings.append(
+                f"{where}: {r.zero_gamma} neurons have batch-norm gamma = 0; upstream gives them "
+                "meaningless (NaN) thresholds; --thresholds exact handles them"
+            )
+        else:
+            notes.append(f"{where}: {r.zero_gamma} neurons have gamma = 0 and a constant output")
+    if r.nonpositive_inv_std:
+        warnings.append(
+            f"{where}: {r.nonpositive_inv_std} batch-norm inv_std values are <= 0 (impossible "
+            "for inv_std; PyTorch variances?); their thresholds are meaningless"
+        )
+    if r.out_of_range_weights:
+        if mode == "upstream":
+            warnings.append(
+                f"{where}: {r.out_of_range_weights} weights are outside [-1, 1]; upstream does "
+                "not clip them (those >= 1.5 become -2 on the overlay)"
+            )
+        else:
+            warnings.append(
+                f"{where}: {r.out_of_range_weights} weights are outside [-1, 1]; clipped as "
+                "training clips them"
+            )
+    if r.thresholds_out_of_range:
+        if layer.threshold_format and layer.threshold_format.frac_bits:
+            warnings.append(
+                f"{where}: {r.thresholds_out_of_range} thresholds exceed the "
+                f"{layer.threshold_bits}-bit range and wrap on the overlay"
+            )
+        else:
+            warnings.append(
+                f"{where}: {r.thresholds_out_of_range} thresholds saturate the "
+                f"{layer.threshold_bits}-bit range and were clipped"
+            )
+    if layer.pool and r.negative_gamma:
+        notes.append(
+            f"{where}: {r.negative_gamma} of {r.neurons} channels have negative gamma before the "
+            "max-pool; the overlay pools after thresholding, so a model trained with pooling "
+            "before batch-norm (BNN-PYNQ's Theano scripts) disagrees on them"
+        )
+    if r.thresholds_differ or r.weights_differ:
+        notes.append(
+            f"{where}: {r.thresholds_differ} thresholds and {r.weights_differ} weights differ "
+            "from upstream's converter, where its rounding departs from the trained model"
+        )

@@ -1,0 +1,139 @@
+"""Parameter folders: what `bnntool convert` writes and what the overlay (and `verify`) reads.
+
+``L-P-weights.bin`` and ``L-P-thres.bin`` per layer L and PE P, ``classes.txt`` (names joined by
+"\\n"), and bnntool's ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bnntool.artifacts import read_manifest
+from bnntool.convert.memory import unpack_thresholds, unpack_weights
+from bnntool.errors import UserError
+from bnntool.overlay import LayerSpec, OverlaySpec, SpecError, load_overlay, spec_from_dict
+
+
+class ParamsError(UserError):
+    """A parameter folder that is incomplete or does not match its overlay."""
+
+
+def weights_file(layer: int, pe: int) -> str:
+    return f"{layer}-{pe}-weights.bin"
+
+
+def thresholds_file(layer: int, pe: int) -> str:
+    return f"{layer}-{pe}-thres.bin"
+
+
+def expected_files(spec: OverlaySpec) -> dict[str, int]:
+    """Every .bin file an overlay loads, with its size in bytes."""
+    files: dict[str, int] = {}
+    for layer in spec.layers:
+        for pe in range(layer.pe):
+            files[weights_file(layer.index, pe)] = 8 * layer.wmem
+            if layer.has_thresholds:
+                files[thresholds_file(layer.index, pe)] = 8 * layer.tmem * layer.steps
+    return files
+
+
+def write_layer(
+    folder: Path, layer: LayerSpec, weights: np.ndarray, thresholds: np.ndarray | None
+) -> None:
+    """Write one layer's per-PE memories: weights (PE, WMEM) uint64, thresholds (PE, n) int64."""
+    for pe in range(layer.pe):
+        weights[pe].astype("<u8").tofile(folder / weights_file(layer.index, pe))
+        if thresholds is not None:
+            thresholds[pe].astype("<i8").tofile(folder / thresholds_file(layer.index, pe))
+
+
+def write_classes(folder: Path, classes: list[str]) -> None:
+    (folder / "classes.txt").write_text("\n".join(classes))
+
+
+@dataclass(frozen=True)
+class LayerMatrices:
+    """A layer as the overlay holds it: weight values (rows x columns, padded; +-1 for 1-bit
+    weights, -2..1 for 2-bit) and thresholds (rows x steps) as its compare sees them."""
+
+    spec: LayerSpec
+    weights: np.ndarray
+    thresholds: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class ParamsFolder:
+    path: Path
+    spec: OverlaySpec
+    classes: tuple[str, ...]
+    layers: tuple[LayerMatrices, ...]
+    manifest: dict[str, Any] | None
+
+
+def folder_spec(
+    folder: Path, overlay: str | Path | None = None
+) -> tuple[OverlaySpec, dict[str, Any] | None]:
+    """The overlay of a params folder: from ``overlay`` if given, else from its manifest."""
+    manifest = read_manifest(folder)
+    if overlay is not None:
+        return load_overlay(overlay), manifest
+    if manifest is None or "overlay_spec" not in manifest:
+        raise ParamsError(
+            f"{folder} has no manifest.json naming its overlay (folders from BNN-PYNQ have none); "
+            "give --overlay NAME|FILE"
+        )
+    try:
+        return spec_from_dict(manifest["overlay_spec"], f"{folder}/manifest.json"), manifest
+    except SpecError as e:
+        raise ParamsError(str(e)) from None
+
+
+def read_params(folder: Path, overlay: str | Path | OverlaySpec | None = None) -> ParamsFolder:
+    """Read a parameter folder back into per-layer integer matrices, checking every file's size."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ParamsError(f"parameter folder {folder} does not exist")
+    if isinstance(overlay, OverlaySpec):
+        spec, manifest = overlay, read_manifest(folder)
+    else:
+        spec, manifest = folder_spec(folder, overlay)
+    for name, size in expected_files(spec).items():
+        path = folder / name
+        if not path.is_file():
+            raise ParamsError(
+                f"{folder} has no {name}, which overlay {spec.name} loads; is this a folder of "
+                "another overlay?"
+            )
+        actual = path.stat().st_size
+        if actual != size:
+            raise ParamsError(
+                f"{path} has {actual} bytes, expected {size} for overlay {spec.name}; is this a "
+                "folder of another overlay or folding?"
+            )
+    layers = []
+    for layer in spec.layers:
+        words = np.stack(
+            [
+                np.fromfile(folder / weights_file(layer.index, pe), dtype="<u8")
+                for pe in range(layer.pe)
+            ]
+        )
+        thresholds = None
+        if layer.has_thresholds:
+            stored = np.stack(
+                [
+                    np.fromfile(folder / thresholds_file(layer.index, pe), dtype="<i8")
+                    for pe in range(layer.pe)
+                ]
+            )
+            thresholds = unpack_thresholds(layer, stored)
+        layers.append(LayerMatrices(layer, unpack_weights(layer, words), thresholds))
+    classes_path = folder / "classes.txt"
+    if not classes_path.is_file():
+        raise ParamsError(f"{folder} has no classes.txt")
+    classes = tuple(line.strip() for line in classes_path.read_text().splitlines())
+    return ParamsFolder(folder, spec, classes, tuple(layers), manifest)
