@@ -17,7 +17,31 @@ DEBUG_ENV = "BNNTOOL_DEBUG"
 
 
 class _Group(click.Group):
-    """Turns :class:`UserError` into one line on stderr and exit code 2 (traceback with --debug)."""
+    """Turns :class:`UserError` into one line on stderr and exit code 2 (traceback with --debug);
+    usage errors (a bad option value) are one line too."""
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: Any = None,
+        complete_var: Any = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            where = e.ctx.command_path if e.ctx else "bnntool"
+            click.echo(
+                f"bnntool: error: {where}: {e.format_message()} (see '{where} --help')", err=True
+            )
+            result = 2
+        except click.Abort:
+            click.echo("bnntool: aborted", err=True)
+            result = 1
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -99,7 +123,9 @@ def cli(debug: bool) -> None:
       fetch     get a dataset (MNIST, Fashion-MNIST, CIFAR-10, GTSRB), verified
       datasets  list the known datasets and what is on this machine
       convert   trained weights (.npz) -> the parameter folder an overlay loads
-    Later stages (train, verify, build, deploy) appear here as they land.
+      verify    run a parameter folder on the bit-exact overlay model
+      pipeline  fetch, convert and verify in one resumable command
+    Later stages (train, build, deploy) appear here as they land.
 
     \b
     Example:
@@ -335,6 +361,188 @@ def convert(
         f"{result.out_dir}: {result.files} files for overlay {result.overlay} "
         f"({len(result.classes)} classes, {result.thresholds} thresholds, {result.seconds:.2f} s)"
     )
+
+
+@cli.command(short_help="Run a parameter folder on the bit-exact overlay model.")
+@click.argument("params_dir", metavar="PARAMS_DIR", type=click.Path(path_type=Path))
+@click.option(
+    "--dataset", required=True, help="Dataset name (mnist, fashion-mnist, ...) or image folder."
+)
+@click.option(
+    "--overlay",
+    metavar="NAME|FILE",
+    help="The folder's overlay, for folders without a manifest.json (e.g. BNN-PYNQ's own).",
+)
+@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
+@click.option(
+    "--against",
+    metavar="WEIGHTS.npz|RUN_DIR",
+    type=click.Path(path_type=Path),
+    help="Also run the trained network and report agreement with it.",
+)
+@click.option("--limit", type=int, help="Only the first N images.")
+@click.option(
+    "--fit", is_flag=True, help="Resize and recolour dataset images to the overlay's input."
+)
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON report path (default: ./verify-<folder>-<dataset>-<split>.json); the "
+    "confusion-matrix PNG goes beside it.",
+)
+@data_dir_option
+@json_option
+def verify(
+    params_dir: Path,
+    dataset: str,
+    overlay: str | None,
+    split: str,
+    against: Path | None,
+    limit: int | None,
+    fit: bool,
+    report: Path | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Run a parameter folder on bnntool's bit-exact model of its overlay, over a dataset, and
+    report accuracy (the board's batch read-out), per-class accuracy and images per second.
+    With --against, also run the trained network and report agreement; a folder converted with
+    exact thresholds agrees on every image.
+
+    \b
+    Examples:
+      bnntool verify params/ --dataset fashion-mnist --against run/weights.npz
+      bnntool verify bnn/params/mnist/lfcW1A1 --overlay lfcW1A1 --dataset mnist
+      bnntool verify params/ --dataset cifar-10 --limit 1000 --json
+    """
+    from bnntool.verify import verify as run_verify
+
+    result = run_verify(
+        params_dir,
+        dataset,
+        overlay=overlay,
+        split=split,
+        against=against,
+        limit=limit,
+        data_dir=data_dir,
+        fit=fit,
+        report=report,
+    )
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(
+        f"{result.overlay} on {result.dataset} {result.split}: {result.accuracy:.2f}% "
+        f"({result.correct}/{result.images}), {result.images_per_second:,.0f} images/s"
+    )
+    for c in result.per_class:
+        if c["images"]:
+            click.echo(
+                f"  {c['class']:>3} {c['name'][:28]:28} {c['accuracy']:6.2f}%  ({c['images']})"
+            )
+    for name, count in result.quirks.items():
+        if count:
+            click.echo(
+                f"read-out: {count} images with {name.replace('_', ' ')} (upstream's read-out kept)"
+            )
+    a = result.against
+    if a is not None:
+        click.echo(
+            f"trained model: {a.model_accuracy:.2f}%; agreement {a.agreement:.2f}% "
+            f"(read-out {a.readout_agreement:.2f}%)"
+        )
+        if a.disagreements:
+            shown = ", ".join(map(str, a.disagreements[:20]))
+            more = " ..." if len(a.disagreements) > 20 else ""
+            click.echo(f"  disagreeing images: {shown}{more}")
+        if a.first_differing_layer is not None:
+            click.echo(
+                f"  activations first differ in layer {a.first_differing_layer} "
+                f"({a.differing_images_at_that_layer} images)"
+            )
+    click.echo(f"report: {result.report_json}; confusion matrix: {result.confusion_png}")
+
+
+@cli.command(short_help="Fetch, convert and verify in one resumable command.")
+@click.argument("dataset")
+@click.option(
+    "--overlay",
+    metavar="NAME|FILE",
+    help="Default: lfcW1A1 for MNIST-like, cnvW1A1 for CIFAR-10/GTSRB.",
+)
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Trained weights (.npz, Lasagne layout) to start from.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: ./bnntool-<dataset>-<overlay>).",
+)
+@click.option(
+    "--thresholds", type=click.Choice(["exact", "upstream"]), default="exact", show_default=True
+)
+@click.option(
+    "--mirror", envvar="BNNTOOL_MIRROR", metavar="DIR|URL", help="Dataset mirror (see fetch)."
+)
+@click.option("--limit", type=int, help="Verify on the first N test images only.")
+@data_dir_option
+@json_option
+def pipeline(
+    dataset: str,
+    overlay: str | None,
+    weights: Path | None,
+    out_dir: Path | None,
+    thresholds: str,
+    mirror: str | None,
+    limit: int | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Fetch the dataset, convert trained weights for an overlay and verify the result on the
+    bit-exact overlay model against the trained network, with one summary at the end. A stage
+    whose outputs are already there for the same inputs is skipped, so an interrupted run
+    resumes.
+
+    \b
+    Examples:
+      bnntool pipeline mnist --weights mnist-1w-1a.npz
+      bnntool pipeline cifar-10 --overlay cnvW2A2 --weights cifar10-2w-2a.npz --out cnv/
+    """
+    from bnntool.pipeline import run_pipeline
+
+    result = run_pipeline(
+        dataset,
+        overlay=overlay,
+        weights=weights,
+        out_dir=out_dir,
+        thresholds=thresholds,
+        data_dir=data_dir,
+        mirror=mirror,
+        limit=limit,
+        log=_info,
+    )
+    if as_json:
+        emit_json(result)
+        return
+    for stage in result.stages:
+        click.echo(f"{stage.stage:8} {stage.status:8} {stage.detail}")
+    v = result.verify
+    a = v.against if v else None
+    if v is not None:
+        rows = [("images", f"{v.images}")]
+        if a is not None:
+            rows.append(("trained model accuracy", f"{a.model_accuracy:.2f}%"))
+        rows.append((f"{result.overlay} folder accuracy", f"{v.accuracy:.2f}%"))
+        if a is not None:
+            rows.append(("agreement (outputs)", f"{a.agreement:.2f}%"))
+            rows.append(("agreement (read-out class)", f"{a.readout_agreement:.2f}%"))
+        click.echo("")
+        click.echo(f"{result.dataset} on {result.overlay} ({result.out_dir})")
+        for name, value in rows:
+            click.echo(f"  {name:28} {value:>10}")
 
 
 def main(argv: list[str] | None = None) -> None:

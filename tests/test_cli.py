@@ -13,7 +13,7 @@ from bnntool import __version__
 from bnntool.cli import cli
 from tests.conftest import REPO
 
-STAGES = ["fetch", "datasets", "convert"]
+STAGES = ["fetch", "datasets", "convert", "verify", "pipeline"]
 
 
 def test_version(run_cli) -> None:
@@ -25,8 +25,8 @@ def test_version(run_cli) -> None:
 def test_help_lists_the_stages(run_cli) -> None:
     result = run_cli("--help")
     assert result.exit_code == 0
-    commands = result.stdout.split("Commands:")[1]
-    assert [line.split()[0] for line in commands.strip().splitlines()] == STAGES
+    commands = result.stdout.split("Commands:")[1].strip().splitlines()
+    assert [line.split()[0] for line in commands if not line.startswith("    ")] == STAGES
 
 
 def test_only_built_stages_are_commands() -> None:

@@ -1,0 +1,138 @@
+"""`bnntool pipeline`: fetch, train, convert and verify in one command, resumable.
+
+Each stage writes into the output folder and is skipped on a later run when its outputs are
+there and record the same inputs (the manifest of the parameter folder names the source .npz
+by sha256 and the threshold mode; the verification report names the folder's manifest).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bnntool.artifacts import MANIFEST, read_manifest, sha256_file
+from bnntool.convert import convert
+from bnntool.data import fetch, get_dataset
+from bnntool.errors import UserError
+from bnntool.overlay import OverlaySpec, load_overlay
+from bnntool.verify import VerifyReport, verify
+
+DEFAULT_OVERLAY = {
+    "mnist": "lfcW1A1",
+    "fashion-mnist": "lfcW1A1",
+    "cifar-10": "cnvW1A1",
+    "gtsrb": "cnvW1A1",
+}
+
+
+@dataclass
+class StageResult:
+    stage: str
+    status: str  # "done" or "skipped" (already up to date)
+    detail: str
+
+
+@dataclass
+class PipelineResult:
+    out_dir: Path
+    dataset: str
+    overlay: str
+    weights: Path
+    params: Path
+    stages: list[StageResult] = field(default_factory=list)
+    verify: VerifyReport | None = None
+
+
+def run_pipeline(
+    dataset: str,
+    *,
+    overlay: str | None = None,
+    weights: str | os.PathLike[str] | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    thresholds: str = "exact",
+    data_dir: str | os.PathLike[str] | None = None,
+    mirror: str | None = None,
+    limit: int | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> PipelineResult:
+    info = get_dataset(dataset)
+    spec: OverlaySpec = load_overlay(overlay or DEFAULT_OVERLAY[info.name])
+    out = Path(out_dir) if out_dir else Path(f"bnntool-{info.name}-{spec.name}")
+    if weights is None:
+        raise UserError(
+            "the training stage is not part of bnntool yet; give trained weights with "
+            "--weights FILE.npz (e.g. from BNN-PYNQ's training scripts)"
+        )
+    weights = Path(weights)
+    if not weights.is_file():
+        raise UserError(f"weights file {weights} does not exist")
+    result = PipelineResult(out, info.name, spec.name, weights, out / "params")
+
+    log(f"[1/3] fetch {info.name}")
+    fetched = fetch(info.name, data_dir, mirror, log=log)
+    result.stages.append(
+        StageResult("fetch", "skipped" if fetched.fetched == 0 else "done", str(fetched.directory))
+    )
+
+    log(f"[2/3] convert {weights} for {spec.name}")
+    result.stages.append(
+        _convert_stage(spec, weights, result.params, list(info.classes), thresholds)
+    )
+
+    log(f"[3/3] verify on {info.name} test")
+    report_path = out / "verify.json"
+    result.verify, stage = _verify_stage(
+        result.params, info.name, weights, limit, data_dir, report_path
+    )
+    result.stages.append(stage)
+    return result
+
+
+def _convert_stage(
+    spec: OverlaySpec, weights: Path, params: Path, classes: list[str], thresholds: str
+) -> StageResult:
+    manifest = read_manifest(params) if params.is_dir() else None
+    digest = sha256_file(weights)
+    if (
+        manifest is not None
+        and manifest.get("source", {}).get("sha256") == digest
+        and manifest.get("thresholds") == thresholds
+        and manifest.get("overlay_spec") == spec.to_json()
+        and manifest.get("classes") == classes
+    ):
+        return StageResult("convert", "skipped", f"{params} is up to date")
+    converted = convert(weights, spec, params, classes=classes, thresholds=thresholds, force=True)
+    return StageResult(
+        "convert", "done", f"{converted.files} files, {converted.thresholds} thresholds"
+    )
+
+
+def _verify_stage(
+    params: Path, dataset: str, weights: Path, limit: int | None, data_dir, report: Path
+) -> tuple[VerifyReport, StageResult]:
+    params_digest = sha256_file(params / MANIFEST)
+    stamp = report.with_name("verify.inputs.json")
+    inputs = {
+        "params_manifest": params_digest,
+        "weights": sha256_file(weights),
+        "limit": limit,
+        "dataset": dataset,
+    }
+    if report.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == inputs:
+        saved = json.loads(report.read_text())
+        return _report_from_json(saved), StageResult("verify", "skipped", f"{report} is up to date")
+    result = verify(params, dataset, against=weights, limit=limit, data_dir=data_dir, report=report)
+    stamp.write_text(json.dumps(inputs, indent=2) + "\n")
+    return result, StageResult("verify", "done", f"{result.images} images")
+
+
+def _report_from_json(saved: dict) -> VerifyReport:
+    from bnntool.verify import Agreement
+
+    against = saved.pop("against", None)
+    report = VerifyReport(**saved)
+    report.against = Agreement(**against) if against else None
+    return report

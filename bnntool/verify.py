@@ -1,0 +1,272 @@
+"""`bnntool verify`: run a parameter folder on the bit-exact overlay model over a dataset.
+
+Reports accuracy (with the board's batch read-out), per-class accuracy, speed and the read-out
+quirks it met; writes a JSON report and a confusion-matrix PNG. Against the trained weights it
+also runs the trained network and reports agreement: images whose overlay outputs equal the
+trained model's (LFC: the output bits, i.e. which logits are >= 0; CNV: the top score), and the
+first layer where activations differ.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bnntool.convert.params import read_params
+from bnntool.data import load_dataset
+from bnntool.data.imageset import ImageSet
+from bnntool.errors import UserError
+from bnntool.sim.inputs import check_images, fit_images
+from bnntool.sim.model import OverlayModel
+from bnntool.sim.readout import BATCH, cnv_class, lfc_class, quirks
+from bnntool.sim.trained import TrainedModel
+
+MAX_LISTED = 1000  # disagreeing image indices kept in the report
+
+
+@dataclass
+class Agreement:
+    source: str
+    model_accuracy: float  # the trained model's own accuracy (argmax of its logits)
+    agreement: float  # images whose overlay outputs equal the trained model's
+    readout_agreement: float  # images whose read-out class equals the trained model's
+    disagreements: list[int] = field(default_factory=list)
+    first_differing_layer: int | None = None
+    differing_images_at_that_layer: int = 0
+
+
+@dataclass
+class VerifyReport:
+    params: str
+    overlay: str
+    thresholds: str | None
+    dataset: str
+    split: str
+    images: int
+    correct: int
+    accuracy: float
+    images_per_second: float
+    per_class: list[dict[str, Any]]
+    confusion: list[list[int]]
+    readout: str
+    quirks: dict[str, int]
+    against: Agreement | None = None
+    report_json: str = ""
+    confusion_png: str = ""
+
+
+def verify(
+    params_dir: str | os.PathLike[str],
+    dataset: str,
+    *,
+    overlay: str | None = None,
+    split: str = "test",
+    against: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    fit: bool = False,
+    report: str | os.PathLike[str] | None = None,
+) -> VerifyReport:
+    """Verify a parameter folder; see the module docstring."""
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit {limit}: give at least 1 image")
+    params = read_params(Path(params_dir), overlay)
+    model = OverlayModel(params)
+    data = load_dataset(dataset, split, data_dir)
+    if limit is not None:
+        data = data.head(limit)
+    images = _fitted(model, data, fit)
+    classes = len(params.classes)
+    if len(data.classes) > classes:
+        raise UserError(
+            f"dataset {data.name} has {len(data.classes)} classes but {params.path} has "
+            f"{classes} (classes.txt); is this the folder for another dataset?"
+        )
+
+    trained = None
+    if against is not None:
+        trained = _trained_model(Path(against), params.spec)
+        if trained.outputs != classes:
+            raise UserError(
+                f"{against} has {trained.outputs} outputs but {params.path} has {classes} classes"
+            )
+
+    started = time.perf_counter()
+    outputs, _ = model.run(images)
+    seconds = time.perf_counter() - started
+    predicted = _classes(model, outputs, classes)
+    agreement = (
+        _agreement(model, trained, images, outputs, predicted, data, str(against))
+        if trained
+        else None
+    )
+
+    labels = data.labels
+    confusion = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(confusion, (labels, np.clip(predicted, 0, classes - 1)), 1)
+    per_class = []
+    for c in range(len(data.classes)):
+        mask = labels == c
+        per_class.append(
+            {
+                "class": c,
+                "name": params.classes[c] if c < classes else str(c),
+                "images": int(mask.sum()),
+                "accuracy": float((predicted[mask] == c).mean() * 100) if mask.any() else None,
+            }
+        )
+    correct = int((predicted == labels).sum())
+    manifest = params.manifest or {}
+    result = VerifyReport(
+        params=str(params.path),
+        overlay=params.spec.name,
+        thresholds=manifest.get("thresholds"),
+        dataset=data.name,
+        split=split,
+        images=len(data),
+        correct=correct,
+        accuracy=100.0 * correct / max(len(data), 1),
+        images_per_second=len(data) / seconds if seconds > 0 else float("inf"),
+        per_class=per_class,
+        confusion=confusion.tolist(),
+        readout=BATCH,
+        quirks=quirks(model.network, outputs, classes),
+        against=agreement,
+    )
+    _write_report(result, params.classes, report)
+    return result
+
+
+def _fitted(model: OverlayModel, data: ImageSet, fit: bool) -> np.ndarray:
+    if fit:
+        return fit_images(model.spec, data.images)
+    check_images(model.spec, data.images, f"{data.name} images")
+    return data.images
+
+
+def _trained_model(path: Path, spec) -> TrainedModel:
+    if path.is_dir():
+        candidate = path / "weights.npz"
+        if not candidate.is_file():
+            raise UserError(
+                f"{path} has no weights.npz; give the trained weights (.npz) or a run folder"
+            )
+        path = candidate
+    return TrainedModel.from_npz(path, spec)
+
+
+def _classes(model: OverlayModel, outputs: np.ndarray, classes: int) -> np.ndarray:
+    if model.network == "lfc":
+        return lfc_class(outputs, classes, BATCH)
+    return cnv_class(outputs, classes, BATCH)
+
+
+def _agreement(
+    model: OverlayModel,
+    trained: TrainedModel,
+    images: np.ndarray,
+    outputs: np.ndarray,
+    predicted: np.ndarray,
+    data: ImageSet,
+    source: str,
+) -> Agreement:
+    classes = trained.outputs
+    agree = np.zeros(len(images), dtype=bool)
+    model_pred = np.zeros(len(images), dtype=np.int64)
+    differing = np.zeros(len(model.spec.layers), dtype=np.int64)  # images, per layer
+    batch = 256
+    for start in range(0, len(images), batch):
+        chunk = images[start : start + batch]
+        out, sim_acts = model.run(chunk, keep=True)
+        logits, ref_acts = trained.run(chunk, keep=True)
+        model_pred[start : start + len(chunk)] = np.argmax(logits, axis=1)
+        if model.network == "lfc":
+            same = (out[:, :classes] > 0) == (logits >= 0)
+            agree[start : start + len(chunk)] = same.all(axis=1)
+        else:
+            agree[start : start + len(chunk)] = np.argmax(out[:, :classes], axis=1) == np.argmax(
+                logits, axis=1
+            )
+        # The thresholded layers' activations (a CNV overlay's scores are compared above).
+        for index, (a, b) in enumerate(zip(sim_acts, ref_acts, strict=False)):
+            differing[index] += np.count_nonzero((a != b).reshape(len(chunk), -1).any(axis=1))
+    disagreements = np.flatnonzero(~agree)
+    layers = np.flatnonzero(differing)
+    first_layer = int(layers[0]) if len(layers) else None
+    return Agreement(
+        source=source,
+        model_accuracy=float((model_pred == data.labels).mean() * 100),
+        agreement=float(agree.mean() * 100),
+        readout_agreement=float((predicted == model_pred).mean() * 100),
+        disagreements=disagreements[:MAX_LISTED].tolist(),
+        first_differing_layer=first_layer,
+        differing_images_at_that_layer=int(differing[first_layer])
+        if first_layer is not None
+        else 0,
+    )
+
+
+def _write_report(
+    result: VerifyReport, class_names: tuple[str, ...], report: str | os.PathLike[str] | None
+) -> None:
+    path = (
+        Path(report)
+        if report
+        else Path(f"verify-{Path(result.params).name}-{result.dataset}-{result.split}.json")
+    )
+    png = path.with_suffix(".png")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        result.report_json = str(path)
+        result.confusion_png = str(png)
+        _confusion_png(result, class_names, png)
+        tmp = path.with_name(f".{path.name}.partial")
+        tmp.write_text(json.dumps(asdict(result), indent=2) + "\n")
+        tmp.replace(path)
+    except OSError as e:
+        raise UserError(
+            f"cannot write the report {path}: {e.strerror or e}; choose another --report"
+        ) from None
+
+
+def _confusion_png(result: VerifyReport, class_names: tuple[str, ...], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = np.array(result.confusion)
+    n = len(matrix)
+    names = [class_names[i] if i < len(class_names) else str(i) for i in range(n)]
+    size = max(5.0, 0.45 * n + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    if n <= 20:
+        for i in range(n):
+            for j in range(n):
+                if matrix[i, j]:
+                    color = "white" if rates[i, j] > 0.5 else "black"
+                    ax.text(
+                        j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7, color=color
+                    )
+    ax.set_xticks(range(n), names, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(n), names, fontsize=7)
+    ax.set_xlabel("predicted by the overlay model")
+    ax.set_ylabel("true class")
+    ax.set_title(
+        f"{result.overlay} on {result.dataset} {result.split}: {result.accuracy:.2f}% "
+        f"({result.correct}/{result.images})",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.partial.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
