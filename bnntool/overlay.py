@@ -284,6 +284,8 @@ def spec_from_dict(raw: dict[str, Any], source: str) -> OverlaySpec:
     cols = r.positive_int("cols", inp, "input")
     channels = r.positive_int("channels", inp, "input")
     in_prec = Precision.parse(r.require("precision", inp, "input"), f"{source}: input.precision")
+    # The overlay's input stream width in bits, where an input encoding uses fewer (optional).
+    input_bits = r.positive_int("bits", inp, "input") if "bits" in inp else 0
     raw_layers = raw.get("layers")
     if not isinstance(raw_layers, list) or not raw_layers:
         raise SpecError(f"{source}: no [[layers]]; an overlay needs at least one layer")
@@ -291,7 +293,9 @@ def spec_from_dict(raw: dict[str, Any], source: str) -> OverlaySpec:
     layers: list[LayerSpec] = []
     prev: LayerSpec | None = None
     for i, table in enumerate(raw_layers):
-        layer = _layer(r, i, table, prev, (rows, cols, channels), in_prec, i == len(raw_layers) - 1)
+        layer = _layer(
+            r, i, table, prev, (rows, cols, channels), in_prec, i == len(raw_layers) - 1, input_bits
+        )
         layers.append(layer)
         prev = layer
     spec = OverlaySpec(
@@ -309,6 +313,7 @@ def _layer(
     image: tuple[int, int, int],
     image_precision: Precision,
     last: bool,
+    input_bits: int = 0,
 ) -> LayerSpec:
     where = f"layers[{i}]"
     if not isinstance(t, dict):
@@ -396,6 +401,13 @@ def _layer(
     # streams would not line up (BNN-PYNQ issues #81, #125, #134).
     first_dense = prev is None and kind == "dense"
     mw_padded = pad_to(mw, max(simd, WORD_BITS)) if first_dense else mw
+    if first_dense and input_bits:  # an encoding narrower than the overlay's input stream
+        if input_bits < mw or input_bits % WORD_BITS:
+            raise SpecError(
+                f"{r.source}: input.bits = {input_bits} must be a multiple of {WORD_BITS} and "
+                f"at least the {mw} inputs"
+            )
+        mw_padded = max(mw_padded, input_bits)
     mh_padded = pad_to(mh, max(pe, WORD_BITS)) if last else mh
     if mw_padded % simd:
         raise SpecError(

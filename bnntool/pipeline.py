@@ -1,5 +1,8 @@
 """`bnntool pipeline`: fetch, train, convert and verify in one command, resumable.
 
+Without ``--weights`` it trains the dataset's recipe (``fashion-mnist`` -> fashion-mnist-lfcW1A1)
+into ``<out>/run``; an interrupted training is resumed from its checkpoint.
+
 Each stage writes into the output folder and is skipped on a later run when its outputs are
 there and record the same inputs (the manifest of the parameter folder names the source .npz
 by sha256 and the threshold mode; the verification report names the folder's manifest).
@@ -14,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bnntool.artifacts import MANIFEST, read_manifest, sha256_file
-from bnntool.convert import convert
+from bnntool.convert import convert, run_encoding
 from bnntool.data import fetch, get_dataset
+from bnntool.encoding import encoded_spec
 from bnntool.errors import UserError
 from bnntool.overlay import OverlaySpec, load_overlay
 from bnntool.verify import VerifyReport, verify
@@ -50,45 +54,95 @@ def run_pipeline(
     dataset: str,
     *,
     overlay: str | None = None,
+    recipe: str | None = None,
     weights: str | os.PathLike[str] | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     thresholds: str = "exact",
+    epochs: int | None = None,
+    device: str = "auto",
     data_dir: str | os.PathLike[str] | None = None,
     mirror: str | None = None,
     limit: int | None = None,
+    train_limit: int | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> PipelineResult:
+    """Fetch, train (unless ``weights`` are given), convert and verify; see the module doc."""
     info = get_dataset(dataset)
+    chosen = None
+    if weights is None:
+        from bnntool.train import load_recipe
+
+        name = recipe or (f"{info.name}-{overlay}" if overlay else info.name)
+        chosen = load_recipe(name).with_overrides(epochs=epochs)
+        if chosen.dataset != info.name:
+            raise UserError(f"recipe {chosen.name} trains on {chosen.dataset}, not {info.name}")
+        overlay = chosen.overlay
     spec: OverlaySpec = load_overlay(overlay or DEFAULT_OVERLAY[info.name])
     out = Path(out_dir) if out_dir else Path(f"bnntool-{info.name}-{spec.name}")
-    if weights is None:
-        raise UserError(
-            "the training stage is not part of bnntool yet; give trained weights with "
-            "--weights FILE.npz (e.g. from BNN-PYNQ's training scripts)"
-        )
-    weights = Path(weights)
-    if not weights.is_file():
-        raise UserError(f"weights file {weights} does not exist")
-    result = PipelineResult(out, info.name, spec.name, weights, out / "params")
+    run_dir = out / "run"
+    weights_path = Path(weights) if weights is not None else run_dir / "weights.npz"
+    if weights is not None and not weights_path.is_file():
+        raise UserError(f"weights file {weights_path} does not exist")
+    result = PipelineResult(out, info.name, spec.name, weights_path, out / "params")
+    total = 3 if chosen is None else 4
+    step = 1
 
-    log(f"[1/3] fetch {info.name}")
+    log(f"[{step}/{total}] fetch {info.name}")
     fetched = fetch(info.name, data_dir, mirror, log=log)
     result.stages.append(
         StageResult("fetch", "skipped" if fetched.fetched == 0 else "done", str(fetched.directory))
     )
+    if chosen is not None:
+        step += 1
+        log(f"[{step}/{total}] train {chosen.name} ({chosen.training.epochs} epochs)")
+        result.stages.append(
+            _train_stage(chosen, run_dir, device, data_dir, mirror, train_limit, log)
+        )
 
-    log(f"[2/3] convert {weights} for {spec.name}")
+    step += 1
+    log(f"[{step}/{total}] convert {weights_path} for {spec.name}")
     result.stages.append(
-        _convert_stage(spec, weights, result.params, list(info.classes), thresholds)
+        _convert_stage(spec, weights_path, result.params, list(info.classes), thresholds)
     )
 
-    log(f"[3/3] verify on {info.name} test")
+    step += 1
+    log(f"[{step}/{total}] verify on {info.name} test")
     report_path = out / "verify.json"
     result.verify, stage = _verify_stage(
-        result.params, info.name, weights, limit, data_dir, report_path
+        result.params, info.name, weights_path, limit, data_dir, report_path
     )
     result.stages.append(stage)
     return result
+
+
+def _train_stage(recipe, run_dir: Path, device: str, data_dir, mirror, limit, log) -> StageResult:
+    from bnntool.train import train
+    from bnntool.train.loop import CHECKPOINT, RUN_JSON
+
+    if (run_dir / RUN_JSON).is_file():
+        done = json.loads((run_dir / RUN_JSON).read_text())
+        if done.get("recipe") == recipe.to_dict() and done.get("limit") == limit:
+            return StageResult(
+                "train", "skipped", f"{run_dir} is trained ({done['test_accuracy']:.2f}% test)"
+            )
+        raise UserError(
+            f"{run_dir} holds a run of another recipe or settings; choose another --out"
+        )
+    resume = (run_dir / CHECKPOINT).is_file()
+    trained = train(
+        recipe,
+        run_dir,
+        device=device,
+        limit=limit,
+        data_dir=data_dir,
+        mirror=mirror,
+        resume=resume,
+        log=log,
+    )
+    what = "resumed" if resume else "done"
+    return StageResult(
+        "train", what, f"best epoch {trained.best_epoch}, {trained.test_accuracy:.2f}% test"
+    )
 
 
 def _convert_stage(
@@ -96,11 +150,12 @@ def _convert_stage(
 ) -> StageResult:
     manifest = read_manifest(params) if params.is_dir() else None
     digest = sha256_file(weights)
+    effective = encoded_spec(spec, run_encoding(weights))
     if (
         manifest is not None
         and manifest.get("source", {}).get("sha256") == digest
         and manifest.get("thresholds") == thresholds
-        and manifest.get("overlay_spec") == spec.to_json()
+        and manifest.get("overlay_spec") == effective.to_json()
         and manifest.get("classes") == classes
     ):
         return StageResult("convert", "skipped", f"{params} is up to date")

@@ -22,7 +22,7 @@ from bnntool.convert.params import read_params
 from bnntool.data import load_dataset
 from bnntool.data.imageset import ImageSet
 from bnntool.errors import UserError
-from bnntool.sim.inputs import check_images, fit_images
+from bnntool.sim.inputs import fit_images
 from bnntool.sim.model import OverlayModel
 from bnntool.sim.readout import BATCH, cnv_class, lfc_class, quirks
 from bnntool.sim.trained import TrainedModel
@@ -91,7 +91,7 @@ def verify(
 
     trained = None
     if against is not None:
-        trained = _trained_model(Path(against), params.spec)
+        trained = _trained_model(Path(against), params)
         if trained.outputs != classes:
             raise UserError(
                 f"{against} has {trained.outputs} outputs but {params.path} has {classes} classes"
@@ -145,12 +145,12 @@ def verify(
 
 def _fitted(model: OverlayModel, data: ImageSet, fit: bool) -> np.ndarray:
     if fit:
-        return fit_images(model.spec, data.images)
-    check_images(model.spec, data.images, f"{data.name} images")
+        return fit_images(model.host, data.images)
+    model.host.check(data.images, f"{data.name} images")
     return data.images
 
 
-def _trained_model(path: Path, spec) -> TrainedModel:
+def _trained_model(path: Path, params) -> TrainedModel:
     if path.is_dir():
         candidate = path / "weights.npz"
         if not candidate.is_file():
@@ -158,7 +158,7 @@ def _trained_model(path: Path, spec) -> TrainedModel:
                 f"{path} has no weights.npz; give the trained weights (.npz) or a run folder"
             )
         path = candidate
-    return TrainedModel.from_npz(path, spec)
+    return TrainedModel.from_npz(path, params.spec, params.encoding)
 
 
 def _classes(model: OverlayModel, outputs: np.ndarray, classes: int) -> np.ndarray:
@@ -236,36 +236,17 @@ def _write_report(
 
 
 def _confusion_png(result: VerifyReport, class_names: tuple[str, ...], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    matrix = np.array(result.confusion)
-    n = len(matrix)
-    names = [class_names[i] if i < len(class_names) else str(i) for i in range(n)]
-    size = max(5.0, 0.45 * n + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
-    rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    if n <= 20:
-        for i in range(n):
-            for j in range(n):
-                if matrix[i, j]:
-                    color = "white" if rates[i, j] > 0.5 else "black"
-                    ax.text(
-                        j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7, color=color
-                    )
-    ax.set_xticks(range(n), names, rotation=60, ha="right", fontsize=7)
-    ax.set_yticks(range(n), names, fontsize=7)
-    ax.set_xlabel("predicted by the overlay model")
-    ax.set_ylabel("true class")
-    ax.set_title(
+    from bnntool.plots import confusion_figure
+
+    title = (
         f"{result.overlay} on {result.dataset} {result.split}: {result.accuracy:.2f}% "
-        f"({result.correct}/{result.images})",
-        fontsize=9,
+        f"({result.correct}/{result.images})"
     )
-    fig.tight_layout()
+    fig = confusion_figure(
+        np.array(result.confusion), list(class_names), title, "predicted by the overlay model"
+    )
     tmp = path.with_name(f".{path.name}.partial.png")
     fig.savefig(tmp, dpi=120)
     plt.close(fig)

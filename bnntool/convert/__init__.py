@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from bnntool.convert.params import (
     write_classes,
     write_layer,
 )
+from bnntool.encoding import InputEncoding, encoded_spec
 from bnntool.errors import UserError
 from bnntool.overlay import LayerSpec, OverlaySpec, load_overlay
 
@@ -83,19 +85,25 @@ def convert(
     thresholds: str = "exact",
     bn_variance_eps: float | None = None,
     force: bool = False,
+    encoding: InputEncoding | None = None,
 ) -> ConvertResult:
     """Convert a Lasagne-layout .npz into a parameter folder for ``overlay``.
 
     ``thresholds="upstream"`` writes what BNN-PYNQ's finnthesizer writes, byte for byte;
     ``"exact"`` makes the overlay agree with the trained model on every accumulator value.
     ``classes`` defaults to "0".."N-1". With ``bn_variance_eps`` the .npz's inv_std slots hold
-    PyTorch-style running variances. The folder is written whole or not at all.
+    PyTorch-style running variances. ``encoding`` is the LFC input encoding the weights were
+    trained with; by default the one in a ``run.json`` beside the .npz (a bnntool run folder),
+    else BNN-PYNQ's. The folder is written whole or not at all.
     """
     started = time.monotonic()
     if thresholds not in MODES:
         raise UserError(f"unknown threshold mode {thresholds!r}; use exact or upstream")
-    spec = overlay if isinstance(overlay, OverlaySpec) else load_overlay(overlay)
+    base = overlay if isinstance(overlay, OverlaySpec) else load_overlay(overlay)
     npz_path = Path(npz_path)
+    if encoding is None:
+        encoding = run_encoding(npz_path)
+    spec = encoded_spec(base, encoding)
     weights = read_npz(npz_path, spec, variance_eps=bn_variance_eps)
     names = check_classes(spec, weights, classes)
 
@@ -116,6 +124,9 @@ def convert(
                 "kind": "bnntool-params",
                 "overlay": spec.name,
                 "overlay_spec": spec.to_json(),
+                "input_encoding": encoding.to_dict()
+                if spec.network == "lfc" and encoding
+                else None,
                 "source": {"path": str(npz_path.resolve()), "sha256": sha256_file(npz_path)},
                 "thresholds": thresholds,
                 "batchnorm": "inv_std"
@@ -138,6 +149,18 @@ def convert(
         warnings=tuple(warnings),
         notes=tuple(notes),
     )
+
+
+def run_encoding(npz_path: Path) -> InputEncoding | None:
+    """The input encoding recorded in the run.json of the .npz's run folder, if there is one."""
+    run = npz_path.parent / "run.json"
+    if not run.is_file():
+        return None
+    try:
+        raw = json.loads(run.read_text()).get("input_encoding")
+    except (OSError, ValueError) as e:
+        raise UserError(f"{run} is not a readable run.json ({e})") from None
+    return InputEncoding.from_dict(raw, str(run)) if raw else None
 
 
 def check_classes(

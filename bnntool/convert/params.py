@@ -14,6 +14,7 @@ import numpy as np
 
 from bnntool.artifacts import read_manifest
 from bnntool.convert.memory import unpack_thresholds, unpack_weights
+from bnntool.encoding import InputEncoding
 from bnntool.errors import UserError
 from bnntool.overlay import LayerSpec, OverlaySpec, SpecError, load_overlay, spec_from_dict
 
@@ -72,6 +73,12 @@ class ParamsFolder:
     classes: tuple[str, ...]
     layers: tuple[LayerMatrices, ...]
     manifest: dict[str, Any] | None
+
+    @property
+    def encoding(self) -> InputEncoding | None:
+        """The input encoding the host must apply (LFC); None: BNN-PYNQ's (pixel >= 128)."""
+        raw = (self.manifest or {}).get("input_encoding")
+        return InputEncoding.from_dict(raw, f"{self.path}/manifest.json") if raw else None
 
 
 def folder_spec(

@@ -1,15 +1,17 @@
 """The board's input preprocessing (spec 3.3): what an overlay receives for an image.
 
-LFC overlays take one bit per pixel, 1 iff the pixel is >= 128 (padding bits are 0). CNV overlays
-take each colour byte c as an 8-bit fixed-point code k/128 with k = c - 128 for c <= 127,
-c - 127 for 128 <= c <= 254 and 127 for c = 255 (the host's round-half-up, saturating conversion
-of -1 + 2c/255), pixel-major (HWC).
+LFC overlays take bits: BNN-PYNQ's host sends one bit per pixel, 1 iff the pixel is >= 128
+(padding bits are 0); a params folder may name another input encoding (bnntool.encoding), which
+the host applies instead. CNV overlays take each colour byte c as an 8-bit fixed-point code k/128
+with k = c - 128 for c <= 127, c - 127 for 128 <= c <= 254 and 127 for c = 255 (the host's
+round-half-up, saturating conversion of -1 + 2c/255), pixel-major (HWC).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from bnntool.encoding import InputEncoding
 from bnntool.errors import UserError
 from bnntool.overlay import OverlaySpec
 
@@ -23,22 +25,45 @@ def cnv_codes(images: np.ndarray) -> np.ndarray:
     return _CODES[images]
 
 
-def lfc_bits(images: np.ndarray) -> np.ndarray:
-    """uint8 grey pixels -> the overlay's input bits (1 iff pixel >= 128), one row per image."""
-    return (images.reshape(len(images), -1) >= 128).astype(np.uint8)
+class HostInput:
+    """How the host prepares images for an overlay (and how training prepares them too)."""
 
+    def __init__(self, spec: OverlaySpec, encoding: InputEncoding | None = None) -> None:
+        self.spec = spec
+        self.encoding = None
+        if spec.network == "lfc":
+            self.encoding = encoding or InputEncoding.upstream(spec.input_rows)
+            if self.encoding.bits != spec.layers[0].mw:
+                raise UserError(
+                    f"input encoding of {self.encoding.bits} bits does not fit overlay "
+                    f"{spec.name}'s {spec.layers[0].mw} inputs"
+                )
 
-def check_images(spec: OverlaySpec, images: np.ndarray, what: str = "images") -> None:
-    """Refuse images of another size or colour than the overlay takes, with a one-line error."""
-    want = spec.image_shape
-    got = tuple(images.shape[1:])
-    if images.dtype != np.uint8:
-        raise UserError(f"{what} must be uint8 pixels, got {images.dtype}")
-    if got != want:
-        raise UserError(
-            f"{what} are {_describe(got)} but overlay {spec.name} takes {_describe(want)}; "
-            "convert them explicitly (bnntool verify --fit)"
-        )
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """The images the host takes: grey source images for LFC, RGB for CNV."""
+        if self.encoding is not None:
+            return (self.encoding.source, self.encoding.source)
+        return self.spec.image_shape
+
+    def check(self, images: np.ndarray, what: str = "images") -> None:
+        """Refuse images of another size or colour than the overlay takes (one-line error)."""
+        want = self.image_shape
+        got = tuple(images.shape[1:])
+        if images.dtype != np.uint8:
+            raise UserError(f"{what} must be uint8 pixels, got {images.dtype}")
+        if got != want:
+            raise UserError(
+                f"{what} are {_describe(got)} but overlay {self.spec.name} takes "
+                f"{_describe(want)}; convert them explicitly (bnntool verify --fit)"
+            )
+
+    def prepare(self, images: np.ndarray) -> np.ndarray:
+        """LFC: the input bits (N x bits, uint8); CNV: the 8-bit codes (N x H x W x C, int16)."""
+        self.check(images)
+        if self.encoding is not None:
+            return self.encoding.encode(images)
+        return cnv_codes(images)
 
 
 def _describe(shape: tuple[int, ...]) -> str:
@@ -49,13 +74,14 @@ def _describe(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape))
 
 
-def fit_images(spec: OverlaySpec, images: np.ndarray) -> np.ndarray:
-    """Resize and recolour images to the overlay's input (the explicit conversion of --fit)."""
+def fit_images(host: HostInput, images: np.ndarray) -> np.ndarray:
+    """Resize and recolour images to what the host takes (the explicit conversion of --fit)."""
     from PIL import Image
 
-    rows, cols = spec.input_rows, spec.input_cols
-    mode = "L" if spec.input_channels == 1 else "RGB"
-    out = np.empty((len(images), *spec.image_shape), dtype=np.uint8)
+    shape = host.image_shape
+    rows, cols = shape[:2]
+    mode = "L" if len(shape) == 2 else "RGB"
+    out = np.empty((len(images), *shape), dtype=np.uint8)
     for i, image in enumerate(images):
         im = Image.fromarray(image)
         if im.size != (cols, rows):

@@ -20,7 +20,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from bnntool.convert.params import LayerMatrices, ParamsFolder
 from bnntool.overlay import LayerSpec, OverlaySpec
-from bnntool.sim.inputs import check_images, cnv_codes, lfc_bits
+from bnntool.sim.inputs import HostInput
 
 FLOAT32_EXACT = 2**24  # integers up to this magnitude, and their sums below it, are exact
 
@@ -85,6 +85,7 @@ class OverlayModel:
                     "exact integers; use engine='int64'"
                 )
         self._dtype = np.float32 if engine == "float32" else np.int64
+        self.host = HostInput(self.spec, params.encoding)
         self._buffers: dict[tuple, np.ndarray] = {}  # reused across batches: no page faults
         self._layers = []
         for m in params.layers:
@@ -96,11 +97,9 @@ class OverlayModel:
         return self.spec.network
 
     def inputs(self, images: np.ndarray) -> np.ndarray:
-        """The first layer's input for uint8 images: LFC bits (padding bits 0), CNV 8-bit codes."""
-        check_images(self.spec, images)
-        if self.network == "cnv":
-            return cnv_codes(images).astype(self._dtype)
-        return lfc_bits(images).astype(self._dtype)  # padding bits are 0: left out
+        """The first layer's input for uint8 images: LFC bits (the padding bits, all 0, left
+        out), CNV 8-bit codes."""
+        return self.host.prepare(images).astype(self._dtype)
 
     def run(
         self, images: np.ndarray, *, batch: int = 0, keep: bool = False

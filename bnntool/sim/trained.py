@@ -19,23 +19,34 @@ from numpy.lib.stride_tricks import sliding_window_view
 from bnntool.convert.matrices import quantize_trained
 from bnntool.convert.npz import LayerWeights, read_npz
 from bnntool.convert.thresholds import steps
+from bnntool.encoding import InputEncoding
 from bnntool.overlay import LayerSpec, OverlaySpec
-from bnntool.sim.inputs import check_images, cnv_codes, lfc_bits
+from bnntool.sim.inputs import HostInput
 
 
 class TrainedModel:
     """The float reference of a trained network (an .npz in the Lasagne layout)."""
 
-    def __init__(self, spec: OverlaySpec, weights: tuple[LayerWeights, ...]) -> None:
+    def __init__(
+        self,
+        spec: OverlaySpec,
+        weights: tuple[LayerWeights, ...],
+        encoding: InputEncoding | None = None,
+    ) -> None:
         self.spec = spec
+        self.host = HostInput(spec, encoding)
         self.layers = list(zip(spec.layers, weights, strict=True))
         self._w = [self._matrix(layer, p) for layer, p in self.layers]
 
     @classmethod
     def from_npz(
-        cls, path: Path, spec: OverlaySpec, variance_eps: float | None = None
+        cls,
+        path: Path,
+        spec: OverlaySpec,
+        encoding: InputEncoding | None = None,
+        variance_eps: float | None = None,
     ) -> TrainedModel:
-        return cls(spec, read_npz(Path(path), spec, variance_eps=variance_eps))
+        return cls(spec, read_npz(Path(path), spec, variance_eps=variance_eps), encoding)
 
     @property
     def outputs(self) -> int:
@@ -50,11 +61,8 @@ class TrainedModel:
 
     def run(self, images: np.ndarray, *, keep: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
         """Logits (N x classes) and, with ``keep``, every thresholded layer's activations."""
-        check_images(self.spec, images)
-        if self.spec.network == "cnv":
-            x = cnv_codes(images).astype(np.float64) / 128
-        else:
-            x = 2.0 * lfc_bits(images) - 1
+        prepared = self.host.prepare(images)
+        x = prepared.astype(np.float64) / 128 if self.spec.network == "cnv" else 2.0 * prepared - 1
         acts = []
         n = len(images)
         for (layer, p), w in zip(self.layers, self._w, strict=True):

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from bnntool.convert import convert, read_params
+from bnntool.encoding import InputEncoding
 from bnntool.overlay import load_overlay
 from bnntool.sim import OverlayModel, cnv_class, exactness_bound, lfc_class
-from bnntool.sim.inputs import cnv_codes, lfc_bits
+from bnntool.sim.inputs import cnv_codes
 from bnntool.sim.model import FLOAT32_EXACT
 from bnntool.sim.readout import quirks
 from tests.convert.fakes import layer_arrays, write_npz
@@ -41,8 +42,10 @@ def test_float32_engine_equals_integer_engine(overlay: str, tmp_path: Path) -> N
 
 def test_input_packing() -> None:
     """Spec 3.3: LFC bit = pixel >= 128; CNV code k/128 with k = c-128, c-127, 127."""
-    pixels = np.array([[0, 127, 128, 255]], dtype=np.uint8)
-    assert lfc_bits(pixels).tolist() == [[0, 0, 1, 1]]
+    pixels = np.zeros((1, 28, 28), dtype=np.uint8)
+    pixels[0, 0, :4] = [0, 127, 128, 255]
+    bits = InputEncoding.upstream().encode(pixels)
+    assert bits.shape == (1, 784) and bits[0, :4].tolist() == [0, 0, 1, 1] and bits.sum() == 2
     codes = cnv_codes(np.array([0, 1, 127, 128, 129, 254, 255], dtype=np.uint8))
     assert codes.tolist() == [-128, -127, -1, 1, 2, 127, 127]
     # The host computes round-half-up(-1 + 2c/255 scaled by 128), saturating at 127.

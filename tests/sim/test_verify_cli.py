@@ -259,8 +259,3 @@ def test_pipeline_runs_and_resumes(tmp_path: Path, shared: Path, run_cli) -> Non
     third = run_cli(*args[:5], other, *args[6:])
     assert third.exit_code == 0, third.stderr
     assert [line.split()[1] for line in third.stdout.splitlines()[1:3]] == ["done", "done"]
-
-
-def test_pipeline_needs_weights_until_training_exists(tmp_path: Path, run_cli) -> None:
-    message = _error(run_cli("pipeline", "mnist", "--out", tmp_path / "x"))
-    assert "--weights" in message

@@ -1,0 +1,108 @@
+"""Starting a training run: recipe and overrides, run folder, one process or several."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bnntool.errors import UserError
+from bnntool.train.loop import RunResult, saved_recipe, train
+from bnntool.train.recipe import load_recipe
+
+
+def run_training(
+    *,
+    recipe: str | None,
+    resume_dir: Path | None,
+    overrides: dict[str, Any],
+    device: str,
+    gpus: int | None,
+    out_dir: Path | None,
+    limit: int | None,
+    init: Path | None,
+    data_dir: Path | None,
+    mirror: str | None,
+    log: Callable[[str], None],
+) -> RunResult | None:
+    if resume_dir is not None:
+        saved = saved_recipe(resume_dir)
+        if recipe is not None and load_recipe(recipe).name != saved.name:
+            raise UserError(f"{resume_dir} was made by recipe {saved.name}, not {recipe}")
+        chosen = (
+            saved
+            if not any(v is not None for v in overrides.values())
+            else saved.with_overrides(**overrides)
+        )
+        out = resume_dir
+    else:
+        if recipe is None:
+            raise UserError("give a recipe (e.g. bnntool train fashion-mnist) or --resume RUN_DIR")
+        chosen = load_recipe(recipe).with_overrides(**overrides)
+        out = out_dir or Path("runs") / f"{chosen.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    if gpus is not None and gpus > 1 and "WORLD_SIZE" not in os.environ:
+        return _launch(gpus, out, resume_dir is not None)
+    _init_distributed(device)
+    try:
+        return train(
+            chosen,
+            out,
+            device=device,
+            limit=limit,
+            data_dir=data_dir,
+            mirror=mirror,
+            resume=resume_dir is not None,
+            init=init,
+            log=log,
+        )
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _init_distributed(device: str) -> None:
+    """Join the process group that torchrun describes in the environment, if any."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "nccl" if device != "cpu" and torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+
+
+def _launch(gpus: int, out: Path, resumed: bool) -> None:
+    """Re-run this command under torchrun with one process per GPU, into one run folder."""
+    import torch
+
+    if torch.cuda.device_count() < gpus:
+        raise UserError(f"--gpus {gpus}: this machine has {torch.cuda.device_count()} CUDA GPUs")
+    args = [a for a in sys.argv[1:] if not a.startswith("--gpus")]
+    if "--gpus" in sys.argv:
+        i = args.index(str(gpus)) if str(gpus) in args else -1
+        if i >= 0:
+            args.pop(i)
+    if not resumed and "--out" not in args:
+        args += ["--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc_per_node={gpus}",
+        "-m",
+        "bnntool",
+        *args,
+    ]
+    code = subprocess.call(command)
+    if code:
+        raise UserError(
+            f"training on {gpus} GPUs failed (exit code {code}); see the messages above"
+        )
+    return None

@@ -1,0 +1,553 @@
+"""`bnntool train`: the training loop, its run folder, resume, and several processes.
+
+The run folder holds ``weights.npz`` (the best validation epoch, in the upstream layout),
+``checkpoint.pt`` (after every epoch: model, optimiser, schedule position, RNG states),
+``metrics.csv``, ``curves.png``, ``confusion.png`` and ``run.json``.
+
+Every epoch seeds its own randomness from (seed, epoch): the data order, augmentation and
+dropout. A run resumed after epoch k therefore continues exactly as the uninterrupted run would,
+and ends with bit-identical weights on the same device.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import platform
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn import functional as F
+
+from bnntool import __version__
+from bnntool.artifacts import sha256_file
+from bnntool.data import fetch
+from bnntool.encoding import encoded_spec
+from bnntool.errors import UserError
+from bnntool.overlay import load_overlay
+from bnntool.progress import count_bar
+from bnntool.train.data import Data, InputPreparer, augment, load_data
+from bnntool.train.network import QuantNet
+from bnntool.train.recipe import Recipe, recipe_from_dict
+
+CHECKPOINT = "checkpoint.pt"
+WEIGHTS = "weights.npz"
+RUN_JSON = "run.json"
+METRICS = "metrics.csv"
+METRIC_FIELDS = (
+    "epoch",
+    "train_loss",
+    "validation_loss",
+    "validation_accuracy",
+    "test_accuracy",
+    "lr",
+    "seconds",
+)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    recipe: str
+    overlay: str
+    device: str
+    epochs: int
+    best_epoch: int
+    validation_accuracy: float | None
+    test_accuracy: float
+    seconds: float
+    weights: Path
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+
+
+def pick_device(requested: str) -> torch.device:
+    """``auto`` (CUDA when there is one), ``cpu``, ``cuda`` or ``cuda:N``."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cpu":
+        return torch.device("cpu")
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(
+                f"--device {requested}: this machine has no CUDA GPU (torch "
+                f"{torch.__version__}); use --device cpu"
+            )
+        index = int(requested.split(":", 1)[1]) if ":" in requested else 0
+        if index >= torch.cuda.device_count():
+            raise UserError(
+                f"--device {requested}: there are only {torch.cuda.device_count()} GPUs"
+            )
+        return torch.device("cuda", index)
+    raise UserError(f"--device {requested!r}: use auto, cpu, cuda or cuda:N")
+
+
+def _rank() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _seed_epoch(seed: int, epoch: int) -> np.random.Generator:
+    torch.manual_seed((seed * 1_000_003 + epoch) % 2**63)
+    random.seed(seed * 31 + epoch)
+    return np.random.default_rng([seed, epoch])
+
+
+def _lr(recipe: Recipe, epoch: int) -> float:
+    t = recipe.training
+    if t.schedule == "cosine":
+        return t.lr_final + 0.5 * (t.lr - t.lr_final) * (1 + math.cos(math.pi * epoch / t.epochs))
+    return t.lr * (t.lr_final / t.lr) ** (epoch / t.epochs)
+
+
+def _loss(name: str, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    if name == "cross-entropy":
+        return F.cross_entropy(logits, labels)
+    target = 2 * F.one_hot(labels, logits.shape[1]).to(logits.dtype) - 1
+    return torch.clamp(1 - target * logits, min=0).pow(2).mean()
+
+
+def train(
+    recipe: Recipe,
+    out_dir: Path,
+    *,
+    device: str = "auto",
+    limit: int | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    mirror: str | None = None,
+    resume: bool = False,
+    init: Path | None = None,
+    stop_after: int | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> RunResult:
+    """Train ``recipe`` into ``out_dir`` (or continue it there with ``resume``)."""
+    rank, world = _rank()
+    started = time.monotonic()
+    out_dir = Path(out_dir)
+    dev = pick_device(device)
+    if world > 1 and dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+
+    checkpoint = None
+    if resume:
+        checkpoint = _load_checkpoint(out_dir, recipe)
+    elif rank == 0 and out_dir.exists() and any(out_dir.iterdir()):
+        raise UserError(
+            f"run folder {out_dir} exists and is not empty; choose another --out or --resume it"
+        )
+
+    base_spec = load_overlay(recipe.overlay)
+    spec = encoded_spec(base_spec, recipe.encoding() if base_spec.network == "lfc" else None)
+    if rank == 0 and not Path(recipe.dataset).is_dir():  # a user's image folder needs no fetch
+        fetch(recipe.dataset, data_dir, mirror, log=log)
+    if world > 1:
+        dist.barrier()
+    data = load_data(recipe.dataset, recipe.training.validation, limit, data_dir)
+    prep = InputPreparer(spec, recipe.encoding() if spec.network == "lfc" else None)
+    prep.check(data.train.images, data.name)
+    classes = len(data.classes)
+    t = recipe.training
+    if t.batch_size % world:
+        raise UserError(f"batch size {t.batch_size} does not split over {world} processes")
+
+    torch.manual_seed(t.seed)  # the initial weights
+    model = QuantNet(spec, classes, t.dropout_input, t.dropout_hidden).to(dev)
+    if init is not None:
+        from bnntool.convert.npz import _load_all
+
+        model.load_arrays(_load_all(Path(init)), str(init))
+    optimizer = build_optimizer(model, t.lr, t.weight_lr_scale)
+
+    start_epoch, best, metrics = 0, None, []
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        start_epoch = checkpoint["epoch"] + 1
+        best = checkpoint["best"]
+        metrics = checkpoint["metrics"]
+        log(f"resuming {out_dir} after epoch {checkpoint['epoch'] + 1} of {t.epochs}")
+
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[dev.index] if dev.type == "cuda" else None
+        )
+
+    train_codes = prep.compact(data.train.images)
+    train_labels = torch.from_numpy(data.train.labels)
+    needs_augment = t.augmentation.shift or t.augmentation.flip
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    evaluator = _Evaluator(model, prep, data, dev)
+
+    for epoch in range(start_epoch, t.epochs):
+        epoch_started = time.monotonic()
+        rng = _seed_epoch(t.seed, epoch)
+        lr = _lr(recipe, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr * group["scale"]
+        order = rng.permutation(len(data.train.labels))
+        codes = train_codes
+        if needs_augment:
+            codes = prep.compact(augment(data.train.images, t.augmentation, rng))
+        with count_bar(
+            f"epoch {epoch + 1}/{t.epochs}", -(-len(order) // t.batch_size), "batch"
+        ) as bar:
+            total, seen = train_epoch(
+                net,
+                model,
+                optimizer,
+                codes,
+                train_labels,
+                order,
+                t.batch_size,
+                t.loss,
+                spec.network,
+                dev,
+                rank,
+                world,
+                bar.update,
+            )
+        if world > 1:
+            _average_buffers(model, world)
+        val_loss, val_acc = evaluator.evaluate("validation", t.loss)
+        _, test_acc = evaluator.evaluate("test", t.loss)
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": total / max(seen, 1),
+            "validation_loss": val_loss,
+            "validation_accuracy": val_acc,
+            "test_accuracy": test_acc,
+            "lr": lr,
+            "seconds": time.monotonic() - epoch_started,
+        }
+        metrics.append(row)
+        # Model selection on validation (upstream: <= counts as better); without a validation
+        # split, the last epoch.
+        score = val_acc if val_acc is not None else float(epoch)
+        improved = best is None or score >= best["score"]
+        if improved:
+            best = {
+                "score": score,
+                "epoch": epoch + 1,
+                "validation_accuracy": val_acc,
+                "test_accuracy": test_acc,
+            }
+        if rank == 0:
+            if improved:
+                _write_weights(out_dir / WEIGHTS, model.to_arrays())
+            _save_checkpoint(out_dir, model, optimizer, epoch, best, metrics, recipe)
+            _write_metrics(out_dir / METRICS, metrics)
+            val_text = f"validation {val_acc:.2f}%, " if val_acc is not None else ""
+            log(
+                f"epoch {epoch + 1}/{t.epochs}: loss {row['train_loss']:.4f}, {val_text}test "
+                f"{test_acc:.2f}%, lr {lr:.2e}, {row['seconds']:.1f} s{' *' if improved else ''}"
+            )
+        if stop_after is not None and epoch + 1 >= stop_after:
+            break
+
+    if world > 1:
+        _write_rank_digest(out_dir, rank, model)
+        dist.barrier()
+    result = RunResult(
+        run_dir=out_dir,
+        recipe=recipe.name,
+        overlay=spec.name,
+        device=str(dev),
+        epochs=len(metrics),
+        best_epoch=best["epoch"],
+        validation_accuracy=best["validation_accuracy"],
+        test_accuracy=best["test_accuracy"],
+        seconds=time.monotonic() - started,
+        weights=out_dir / WEIGHTS,
+        metrics=metrics,
+    )
+    if rank == 0:
+        best_model = QuantNet(spec, classes).to(dev)
+        from bnntool.convert.npz import _load_all
+
+        best_model.load_arrays(_load_all(out_dir / WEIGHTS), str(out_dir / WEIGHTS))
+        predictions = _Evaluator(best_model, prep, data, dev).predict("test")
+        _plots(out_dir, metrics, data, predictions)
+        _write_run_json(out_dir, recipe, spec, result, dev, world, limit, checkpoint is not None)
+    return result
+
+
+def train_epoch(
+    net: torch.nn.Module,
+    model: QuantNet,
+    optimizer: torch.optim.Optimizer,
+    codes: torch.Tensor,
+    labels: torch.Tensor,
+    order: np.ndarray,
+    batch_size: int,
+    loss_name: str,
+    network: str,
+    dev: torch.device,
+    rank: int = 0,
+    world: int = 1,
+    tick: Callable[[], object] = lambda: None,
+) -> tuple[float, int]:
+    """One pass over the training images in ``order``: forward, loss, backward, Adam step,
+    latent weights clipped to [-1, 1]. Returns the summed loss and the images seen."""
+    net.train()
+    total, seen = 0.0, 0
+    for start in range(0, len(order), batch_size):
+        index = torch.from_numpy(order[start : start + batch_size][rank::world])
+        x = InputPreparer.values(codes[index].to(dev, non_blocking=True), network)
+        y = labels[index].to(dev, non_blocking=True)
+        loss = _loss(loss_name, net(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        model.clip_weights()
+        total += float(loss.detach()) * len(index)
+        seen += len(index)
+        tick()
+    return total, seen
+
+
+def build_optimizer(model: QuantNet, lr: float, weight_lr_scale: str) -> torch.optim.Adam:
+    """Adam over all parameters; each binarized weight tensor's steps scaled by upstream's
+    Glorot factor sqrt((fan_in + fan_out) / 1.5) (or 1)."""
+    quantized = model.quantized_weights()
+    ids = {id(w) for w, _, _ in quantized}
+    groups = [
+        {
+            "params": [w],
+            "scale": math.sqrt((fan_in + fan_out) / 1.5) if weight_lr_scale == "glorot" else 1.0,
+        }
+        for w, fan_in, fan_out in quantized
+    ]
+    groups.append({"params": [p for p in model.parameters() if id(p) not in ids], "scale": 1.0})
+    optimizer = torch.optim.Adam(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8)
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group["scale"]
+    return optimizer
+
+
+class _Evaluator:
+    """Accuracy and loss of a model on the validation and test splits, in large batches."""
+
+    def __init__(self, model: QuantNet, prep: InputPreparer, data: Data, dev: torch.device) -> None:
+        self.model = model
+        self.dev = dev
+        self.network = prep.spec.network
+        self.splits = {
+            "validation": (prep.compact(data.validation.images), data.validation.labels)
+            if data.validation
+            else None,
+            "test": (prep.compact(data.test.images), data.test.labels),
+        }
+
+    @torch.no_grad()
+    def predict(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        codes, labels = self.splits[split]
+        was = self.model.training
+        self.model.eval()
+        logits = []
+        for start in range(0, len(labels), 2000):
+            x = InputPreparer.values(codes[start : start + 2000].to(self.dev), self.network)
+            logits.append(self.model(x).float().cpu())
+        self.model.train(was)
+        return torch.cat(logits).numpy(), labels
+
+    def evaluate(self, split: str, loss: str) -> tuple[float | None, float | None]:
+        if self.splits[split] is None:
+            return None, None
+        logits, labels = self.predict(split)
+        value = float(_loss(loss, torch.from_numpy(logits), torch.from_numpy(labels)))
+        return value, float((logits.argmax(1) == labels).mean() * 100)
+
+
+def _average_buffers(model: QuantNet, world: int) -> None:
+    """Batch-norm running statistics, averaged over the processes: every rank then holds the
+    same model (the parameters already agree: their gradients are averaged every step)."""
+    for buffer in model.buffers():
+        dist.all_reduce(buffer, op=dist.ReduceOp.SUM)
+        buffer.div_(world)
+
+
+def _write_weights(path: Path, arrays: list[np.ndarray]) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    with open(tmp, "wb") as f:
+        np.savez(f, *arrays)
+    tmp.replace(path)
+
+
+def _save_checkpoint(
+    out_dir: Path, model, optimizer, epoch: int, best, metrics, recipe: Recipe
+) -> None:
+    state = {
+        "format": "bnntool-checkpoint-1",
+        "recipe": recipe.to_dict(),
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "best": best,
+        "metrics": metrics,
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": np.random.get_state(),
+            "python": random.getstate(),
+        },
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    tmp = out_dir / f".{CHECKPOINT}.partial"
+    tmp.write_bytes(buffer.getvalue())
+    tmp.replace(out_dir / CHECKPOINT)
+
+
+def _load_checkpoint(out_dir: Path, recipe: Recipe) -> dict[str, Any]:
+    path = out_dir / CHECKPOINT
+    if not path.is_file():
+        raise UserError(
+            f"{out_dir} is not a bnntool run folder (no {CHECKPOINT}); nothing to resume"
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise UserError(f"{path} is not a readable checkpoint ({e})") from None
+    if state.get("format") != "bnntool-checkpoint-1":
+        raise UserError(f"{path} is not a bnntool checkpoint")
+    saved = state["recipe"]
+    if saved != recipe.to_dict():
+        diff = sorted(
+            k for k in {**saved, **recipe.to_dict()} if saved.get(k) != recipe.to_dict().get(k)
+        )
+        raise UserError(
+            f"{out_dir} was made by another recipe ({saved.get('name')}; differs in "
+            f"{', '.join(diff)}); resume it with the recipe it was started with"
+        )
+    return state
+
+
+def saved_recipe(run_dir: Path) -> Recipe:
+    """The recipe (with overrides) a run folder was started with."""
+    path = Path(run_dir) / CHECKPOINT
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not a bnntool run folder (no {CHECKPOINT})")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    raw = {k: v for k, v in state["recipe"].items() if v is not None}
+    source = raw.pop("source", "")
+    return recipe_from_dict(raw, source or str(path))
+
+
+def _write_metrics(path: Path, metrics: list[dict[str, Any]]) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
+        writer.writeheader()
+        for row in metrics:
+            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    tmp.replace(path)
+
+
+def _write_rank_digest(out_dir: Path, rank: int, model: QuantNet) -> None:
+    """Each process records a digest of its final weights: all ranks must agree."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for array in model.to_arrays():
+        digest.update(array.tobytes())
+    folder = out_dir / "ranks"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"rank{rank}.sha256").write_text(digest.hexdigest() + "\n")
+
+
+def _write_run_json(
+    out_dir: Path, recipe: Recipe, spec, result: RunResult, dev, world: int, limit, resumed: bool
+) -> None:
+    content = {
+        "kind": "bnntool-run",
+        "bnntool_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "recipe": recipe.to_dict(),
+        "overlay": spec.name,
+        "input_encoding": recipe.encoding().to_dict() if spec.network == "lfc" else None,
+        "dataset": recipe.dataset,
+        "limit": limit,
+        "device": str(dev),
+        "processes": world,
+        "seed": recipe.training.seed,
+        "epochs_run": result.epochs,
+        "best_epoch": result.best_epoch,
+        "validation_accuracy": result.validation_accuracy,
+        "test_accuracy": result.test_accuracy,
+        "wall_seconds": round(result.seconds, 1),
+        "resumed": resumed,
+        "weights_sha256": sha256_file(out_dir / WEIGHTS),
+        "versions": {
+            "bnntool": __version__,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+    }
+    tmp = out_dir / f".{RUN_JSON}.partial"
+    tmp.write_text(json.dumps(content, indent=2) + "\n")
+    tmp.replace(out_dir / RUN_JSON)
+
+
+def _plots(
+    out_dir: Path,
+    metrics: list[dict[str, Any]],
+    data: Data,
+    predictions: tuple[np.ndarray, np.ndarray],
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bnntool.plots import confusion_figure
+
+    epochs = [m["epoch"] for m in metrics]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(epochs, [m["train_loss"] for m in metrics], label="train")
+    if metrics and metrics[0]["validation_loss"] is not None:
+        ax1.plot(epochs, [m["validation_loss"] for m in metrics], label="validation")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("loss")
+    ax1.legend()
+    if metrics and metrics[0]["validation_accuracy"] is not None:
+        ax2.plot(epochs, [m["validation_accuracy"] for m in metrics], label="validation")
+    ax2.plot(epochs, [m["test_accuracy"] for m in metrics], label="test")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("accuracy (%)")
+    ax2.legend()
+    fig.tight_layout()
+    _save(fig, out_dir / "curves.png")
+    plt.close(fig)
+    logits, labels = predictions
+    n = len(data.classes)
+    matrix = np.zeros((n, n), dtype=np.int64)
+    np.add.at(matrix, (labels, logits.argmax(1)), 1)
+    accuracy = float((logits.argmax(1) == labels).mean() * 100)
+    fig = confusion_figure(
+        matrix,
+        list(data.classes),
+        f"{data.name} test (trained model): {accuracy:.2f}%",
+        "predicted by the trained model",
+    )
+    _save(fig, out_dir / "confusion.png")
+    plt.close(fig)
+
+
+def _save(fig, path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.partial.png")
+    fig.savefig(tmp, dpi=110)
+    tmp.replace(path)

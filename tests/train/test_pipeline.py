@@ -1,0 +1,51 @@
+"""`bnntool pipeline` with training: fetch, train, convert, verify, then nothing left to do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.train.conftest import small_recipe
+
+
+def test_pipeline_trains_converts_verifies_and_resumes(
+    tmp_path: Path, data_dir: Path, shared: Path, run_cli
+) -> None:
+    recipe = small_recipe(
+        tmp_path, epochs=1, overlay="lfcW1A2", extra="[input]\nsize = 16\nlevels = [64, 128, 192]\n"
+    )
+    args = (
+        "pipeline",
+        "mnist",
+        "--recipe",
+        recipe,
+        "--out",
+        tmp_path / "p",
+        "--data-dir",
+        data_dir,
+        "--mirror",
+        shared / "datasets",
+        "--limit",
+        "2000",
+        "--train-limit",
+        "5000",
+        "--device",
+        "cpu",
+    )
+    first = run_cli(*args, "--json")
+    assert first.exit_code == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert [(s["stage"], s["status"]) for s in report["stages"]] == [
+        ("fetch", "skipped"),
+        ("train", "done"),
+        ("convert", "done"),
+        ("verify", "done"),
+    ]
+    against = report["verify"]["against"]
+    assert against["agreement"] == 100.0
+    assert against["model_accuracy"] > 70  # one epoch on 5000 MNIST images
+    manifest = json.loads((tmp_path / "p" / "params" / "manifest.json").read_text())
+    assert manifest["input_encoding"]["levels"] == [64, 128, 192]
+    second = run_cli(*args)
+    assert second.exit_code == 0, second.stderr
+    assert [line.split()[1] for line in second.stdout.splitlines()[:4]] == ["skipped"] * 4
