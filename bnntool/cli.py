@@ -57,9 +57,11 @@ class _Group(click.Group):
             click.echo("bnntool: interrupted", err=True)
             ctx.exit(130)
 
+    ORDER = ("fetch", "datasets", "train", "convert", "verify", "pipeline", "export")
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         # Pipeline order, not alphabetical.
-        return list(self.commands)
+        return sorted(self.commands, key=lambda c: self.ORDER.index(c) if c in self.ORDER else 99)
 
 
 def _jsonable(value: Any) -> Any:
@@ -94,6 +96,14 @@ def _info(message: str) -> None:
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print a JSON document on stdout for scripts."
+)
+mirror_option = click.option(
+    "--mirror",
+    envvar="BNNTOOL_MIRROR",
+    show_envvar=True,
+    metavar="DIR|URL",
+    help="Fetch datasets from this folder or URL prefix, laid out as <dataset>/<official file "
+    "name>, instead of the official URLs.",
 )
 data_dir_option = click.option(
     "--data-dir",
@@ -139,14 +149,7 @@ def cli(debug: bool) -> None:
 @cli.command(short_help="Download datasets, verified against their published checksums.")
 @click.argument("names", metavar="DATASET...", nargs=-1, required=True)
 @data_dir_option
-@click.option(
-    "--mirror",
-    envvar="BNNTOOL_MIRROR",
-    show_envvar=True,
-    metavar="DIR|URL",
-    help="Fetch from this folder or URL prefix, laid out as <dataset>/<official file name>, "
-    "instead of the official URLs.",
-)
+@mirror_option
 @click.option(
     "--retries",
     type=click.IntRange(1, 50),
@@ -292,9 +295,7 @@ def datasets(data_dir: Path | None, as_json: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Start from these weights (.npz, e.g. from BNN-PYNQ's Theano scripts).",
 )
-@click.option(
-    "--mirror", envvar="BNNTOOL_MIRROR", metavar="DIR|URL", help="Dataset mirror (see fetch)."
-)
+@mirror_option
 @data_dir_option
 @json_option
 def train(
@@ -616,9 +617,7 @@ def verify(
 @click.option(
     "--thresholds", type=click.Choice(["exact", "upstream"]), default="exact", show_default=True
 )
-@click.option(
-    "--mirror", envvar="BNNTOOL_MIRROR", metavar="DIR|URL", help="Dataset mirror (see fetch)."
-)
+@mirror_option
 @click.option("--limit", type=int, help="Verify on the first N test images only.")
 @click.option("--train-limit", type=int, help="Train on the first N training images only.")
 @data_dir_option

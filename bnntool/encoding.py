@@ -59,7 +59,7 @@ class InputEncoding:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": "thermometer",
+            "encoding": "thermometer",
             "source": self.source,
             "size": self.size,
             "levels": list(self.levels),
@@ -67,7 +67,7 @@ class InputEncoding:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "input encoding") -> InputEncoding:
-        kind = raw.get("kind", raw.get("encoding", "thermometer"))
+        kind = raw.get("encoding", "thermometer")
         if kind != "thermometer":
             raise UserError(f'{where}: unknown encoding {kind!r}; use "thermometer"')
         try:

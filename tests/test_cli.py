@@ -13,7 +13,7 @@ from bnntool import __version__
 from bnntool.cli import cli
 from tests.conftest import REPO
 
-STAGES = ["fetch", "datasets", "train", "convert", "verify", "pipeline"]
+STAGES = ["fetch", "datasets", "train", "convert", "verify", "pipeline", "export"]
 
 
 def test_version(run_cli) -> None:

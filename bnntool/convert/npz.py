@@ -57,7 +57,7 @@ def read_npz(
     inv_std = 1 / sqrt(variance + eps) is computed here (in float64).
     """
     path = Path(path)
-    arrays = _load_all(path)
+    arrays = load_arrays(path)
     expected = sum(arrays_per_layer(layer) for layer in spec.layers)
     if len(arrays) != expected:
         per_layer = ", ".join(str(arrays_per_layer(layer)) for layer in spec.layers)
@@ -76,7 +76,8 @@ def read_npz(
     return tuple(layers)
 
 
-def _load_all(path: Path) -> list[np.ndarray]:
+def load_arrays(path: Path) -> list[np.ndarray]:
+    """The arrays arr_0, arr_1, ... of an .npz, with one-line errors for unreadable files."""
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist")
     try:

@@ -32,11 +32,13 @@ from torch.nn import functional as F
 
 from bnntool import __version__
 from bnntool.artifacts import sha256_file
+from bnntool.convert.npz import load_arrays
 from bnntool.data import fetch
 from bnntool.encoding import encoded_spec
 from bnntool.errors import UserError
 from bnntool.overlay import load_overlay
 from bnntool.progress import count_bar
+from bnntool.sim.readout import lfc_class
 from bnntool.train.data import Data, InputPreparer, augment, load_data
 from bnntool.train.network import QuantNet
 from bnntool.train.recipe import Recipe, recipe_from_dict
@@ -51,6 +53,7 @@ METRIC_FIELDS = (
     "validation_loss",
     "validation_accuracy",
     "test_accuracy",
+    "test_accuracy_argmax",
     "lr",
     "seconds",
 )
@@ -164,9 +167,7 @@ def train(
     torch.manual_seed(t.seed)  # the initial weights
     model = QuantNet(spec, classes, t.dropout_input, t.dropout_hidden).to(dev)
     if init is not None:
-        from bnntool.convert.npz import _load_all
-
-        model.load_arrays(_load_all(Path(init)), str(init))
+        model.load_arrays(load_arrays(Path(init)), str(init))
     optimizer = build_optimizer(model, t.lr, t.weight_lr_scale)
 
     start_epoch, best, metrics = 0, None, []
@@ -184,8 +185,9 @@ def train(
             model, device_ids=[dev.index] if dev.type == "cuda" else None
         )
 
-    train_codes = prep.compact(data.train.images)
-    train_labels = torch.from_numpy(data.train.labels)
+    # These datasets are small: on a GPU the whole (compact) training set lives there.
+    train_codes = prep.compact(data.train.images).to(dev)
+    train_labels = torch.from_numpy(data.train.labels).to(dev)
     needs_augment = t.augmentation.shift or t.augmentation.flip
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -200,7 +202,7 @@ def train(
         order = rng.permutation(len(data.train.labels))
         codes = train_codes
         if needs_augment:
-            codes = prep.compact(augment(data.train.images, t.augmentation, rng))
+            codes = prep.compact(augment(data.train.images, t.augmentation, rng)).to(dev)
         with count_bar(
             f"epoch {epoch + 1}/{t.epochs}", -(-len(order) // t.batch_size), "batch"
         ) as bar:
@@ -221,14 +223,15 @@ def train(
             )
         if world > 1:
             _average_buffers(model, world)
-        val_loss, val_acc = evaluator.evaluate("validation", t.loss)
-        _, test_acc = evaluator.evaluate("test", t.loss)
+        val_loss, val_acc, _ = evaluator.evaluate("validation", t.loss)
+        _, test_acc, test_argmax = evaluator.evaluate("test", t.loss)
         row = {
             "epoch": epoch + 1,
             "train_loss": total / max(seen, 1),
             "validation_loss": val_loss,
             "validation_accuracy": val_acc,
             "test_accuracy": test_acc,
+            "test_accuracy_argmax": test_argmax,
             "lr": lr,
             "seconds": time.monotonic() - epoch_started,
         }
@@ -275,9 +278,7 @@ def train(
     )
     if rank == 0:
         best_model = QuantNet(spec, classes).to(dev)
-        from bnntool.convert.npz import _load_all
-
-        best_model.load_arrays(_load_all(out_dir / WEIGHTS), str(out_dir / WEIGHTS))
+        best_model.load_arrays(load_arrays(out_dir / WEIGHTS), str(out_dir / WEIGHTS))
         predictions = _Evaluator(best_model, prep, data, dev).predict("test")
         _plots(out_dir, metrics, data, predictions)
         _write_run_json(out_dir, recipe, spec, result, dev, world, limit, checkpoint is not None)
@@ -304,7 +305,7 @@ def train_epoch(
     net.train()
     total, seen = 0.0, 0
     for start in range(0, len(order), batch_size):
-        index = torch.from_numpy(order[start : start + batch_size][rank::world])
+        index = torch.from_numpy(order[start : start + batch_size][rank::world]).to(codes.device)
         x = InputPreparer.values(codes[index].to(dev, non_blocking=True), network)
         y = labels[index].to(dev, non_blocking=True)
         loss = _loss(loss_name, net(x), y)
@@ -363,12 +364,22 @@ class _Evaluator:
         self.model.train(was)
         return torch.cat(logits).numpy(), labels
 
-    def evaluate(self, split: str, loss: str) -> tuple[float | None, float | None]:
+    def evaluate(self, split: str, loss: str) -> tuple[float | None, float | None, float | None]:
+        """Loss, accuracy as the overlay reads the output out, and the logits' argmax accuracy.
+
+        An LFC overlay outputs one bit per class, (logit >= 0) with exact thresholds, and the
+        host takes the highest set bit (class 0 if none): that is the accuracy the board gets,
+        and what model selection uses. A CNV overlay outputs scores: the argmax.
+        """
         if self.splits[split] is None:
-            return None, None
+            return None, None, None
         logits, labels = self.predict(split)
         value = float(_loss(loss, torch.from_numpy(logits), torch.from_numpy(labels)))
-        return value, float((logits.argmax(1) == labels).mean() * 100)
+        argmax = float((logits.argmax(1) == labels).mean() * 100)
+        if self.network != "lfc":
+            return value, argmax, argmax
+        board = lfc_class((logits >= 0).astype(np.int64), logits.shape[1])
+        return value, float((board == labels).mean() * 100), argmax
 
 
 def _average_buffers(model: QuantNet, world: int) -> None:

@@ -121,54 +121,27 @@ def xilinx_copy(upstream: Path, tmp_path: Path) -> Path:
     return folder
 
 
+def verify_copy(run_cli, folder: Path, data_dir: Path, overlay: str = "lfcW1A1", *extra: object):
+    return run_cli(
+        "verify", folder, "--overlay", overlay, "--dataset", "mnist", "--data-dir", data_dir, *extra
+    )
+
+
 def test_missing_bin_file(xilinx_copy: Path, mnist_dir: Path, run_cli) -> None:
     (xilinx_copy / "2-7-thres.bin").unlink()
-    message = _error(
-        run_cli(
-            "verify",
-            xilinx_copy,
-            "--overlay",
-            "lfcW1A1",
-            "--dataset",
-            "mnist",
-            "--data-dir",
-            mnist_dir,
-        )
-    )
+    message = _error(verify_copy(run_cli, xilinx_copy, mnist_dir, "lfcW1A1"))
     assert "has no 2-7-thres.bin" in message
 
 
 def test_short_bin_file(xilinx_copy: Path, mnist_dir: Path, run_cli) -> None:
     path = xilinx_copy / "1-3-weights.bin"
     path.write_bytes(path.read_bytes()[:-8])
-    message = _error(
-        run_cli(
-            "verify",
-            xilinx_copy,
-            "--overlay",
-            "lfcW1A1",
-            "--dataset",
-            "mnist",
-            "--data-dir",
-            mnist_dir,
-        )
-    )
+    message = _error(verify_copy(run_cli, xilinx_copy, mnist_dir, "lfcW1A1"))
     assert "1-3-weights.bin has 4088 bytes, expected 4096" in message
 
 
 def test_folder_of_another_overlay(xilinx_copy: Path, mnist_dir: Path, run_cli) -> None:
-    message = _error(
-        run_cli(
-            "verify",
-            xilinx_copy,
-            "--overlay",
-            "lfcW1A2",
-            "--dataset",
-            "mnist",
-            "--data-dir",
-            mnist_dir,
-        )
-    )
+    message = _error(verify_copy(run_cli, xilinx_copy, mnist_dir, "lfcW1A2"))
     assert "0-0-thres.bin has 256 bytes, expected 512 for overlay lfcW1A2" in message
 
 
