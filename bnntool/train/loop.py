@@ -39,6 +39,7 @@ from bnntool.errors import UserError
 from bnntool.overlay import load_overlay
 from bnntool.progress import count_bar
 from bnntool.sim.readout import lfc_class
+from bnntool.train.calibrate import readout_offsets
 from bnntool.train.data import Data, InputPreparer, augment, load_data
 from bnntool.train.network import QuantNet
 from bnntool.train.recipe import Recipe, recipe_from_dict
@@ -72,6 +73,7 @@ class RunResult:
     seconds: float
     weights: Path
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    readout_calibration: dict[str, Any] | None = None
 
 
 def pick_device(requested: str) -> torch.device:
@@ -246,10 +248,11 @@ def train(
                 "epoch": epoch + 1,
                 "validation_accuracy": val_acc,
                 "test_accuracy": test_acc,
+                "arrays": model.to_arrays(),  # before read-out calibration
             }
         if rank == 0:
             if improved:
-                _write_weights(out_dir / WEIGHTS, model.to_arrays())
+                _write_weights(out_dir / WEIGHTS, best["arrays"])
             _save_checkpoint(out_dir, model, optimizer, epoch, best, metrics, recipe)
             _write_metrics(out_dir / METRICS, metrics)
             val_text = f"validation {val_acc:.2f}%, " if val_acc is not None else ""
@@ -278,11 +281,48 @@ def train(
     )
     if rank == 0:
         best_model = QuantNet(spec, classes).to(dev)
-        best_model.load_arrays(load_arrays(out_dir / WEIGHTS), str(out_dir / WEIGHTS))
+        arrays = best.get("arrays") or load_arrays(out_dir / WEIGHTS)
+        best_model.load_arrays(arrays, str(out_dir / WEIGHTS))
+        if spec.network == "lfc" and t.readout_calibration and data.validation is not None:
+            result.readout_calibration = _calibrate(best_model, arrays, prep, data, dev, t.loss)
+            _write_weights(out_dir / WEIGHTS, best_model.to_arrays())
+            result.validation_accuracy = result.readout_calibration["validation_after"]
+            result.test_accuracy = result.readout_calibration["test_after"]
+            log(
+                "read-out calibration (per-class offsets of the last layer's beta): validation "
+                f"{result.readout_calibration['validation_before']:.2f}% -> "
+                f"{result.validation_accuracy:.2f}%, test "
+                f"{result.readout_calibration['test_before']:.2f}% -> {result.test_accuracy:.2f}%"
+            )
         predictions = _Evaluator(best_model, prep, data, dev).predict("test")
         _plots(out_dir, metrics, data, predictions)
         _write_run_json(out_dir, recipe, spec, result, dev, world, limit, checkpoint is not None)
     return result
+
+
+def _calibrate(
+    model: QuantNet, arrays: list[np.ndarray], prep: InputPreparer, data: Data, dev, loss: str
+) -> dict[str, Any]:
+    """Fit the LFC read-out offsets on the validation split (calibrate.py) into ``model``'s
+    last beta; the accuracies before and after, as the board reads them out."""
+    evaluator = _Evaluator(model, prep, data, dev)
+    _, val_before, _ = evaluator.evaluate("validation", loss)
+    _, test_before, _ = evaluator.evaluate("test", loss)
+    logits, labels = evaluator.predict("validation")
+    offsets = readout_offsets(logits, labels)
+    calibrated = [a.copy() for a in arrays]
+    beta = calibrated[-4]  # the last layer's (beta, gamma, mean, inv_std)
+    beta[: len(offsets)] = (beta[: len(offsets)].astype(np.float64) + offsets).astype(beta.dtype)
+    model.load_arrays(calibrated, "read-out calibration")
+    _, val_after, _ = evaluator.evaluate("validation", loss)
+    _, test_after, _ = evaluator.evaluate("test", loss)
+    return {
+        "offsets": [round(float(o), 6) for o in offsets],
+        "validation_before": val_before,
+        "validation_after": val_after,
+        "test_before": test_before,
+        "test_after": test_after,
+    }
 
 
 def train_epoch(
@@ -498,6 +538,7 @@ def _write_run_json(
         "best_epoch": result.best_epoch,
         "validation_accuracy": result.validation_accuracy,
         "test_accuracy": result.test_accuracy,
+        "readout_calibration": result.readout_calibration,
         "wall_seconds": round(result.seconds, 1),
         "resumed": resumed,
         "weights_sha256": sha256_file(out_dir / WEIGHTS),

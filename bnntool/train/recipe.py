@@ -43,6 +43,7 @@ class Training:
     dropout_hidden: float = 0.0
     validation: float = 0.0  # >= 1: that many last training images; < 1: that fraction; 0: none
     seed: int = 1234
+    readout_calibration: bool = True  # LFC: fit per-class read-out offsets on validation
     augmentation: Augmentation = field(default_factory=Augmentation)
 
 
