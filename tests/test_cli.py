@@ -13,7 +13,10 @@ from bnntool import __version__
 from bnntool.cli import cli
 from tests.conftest import REPO
 
-STAGES = ["fetch", "datasets", "train", "convert", "verify", "pipeline", "export"]
+STAGES = [
+    "fetch", "datasets", "train", "convert", "verify", "pipeline",
+    "plan", "build", "deploy", "board", "infer", "evaluate", "detect", "export",
+]  # fmt: skip
 
 
 def test_version(run_cli) -> None:

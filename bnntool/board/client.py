@@ -1,0 +1,416 @@
+"""From the host: board setup and info, and infer, evaluate and detect on the board (over SSH,
+through the board runtime) or here (``--runtime sw`` and no host: the same runtime code, locally).
+
+Images are prepared on the host as the board's classifier prepares them (spec 6.4) and sent as one
+uint8 array; the board returns the overlay outputs, its read-outs and the time it took. The host
+also fetches the deployed folder back (sha256-checked on deploy) so that it can name classes and
+compare the board with ``bnntool verify``'s model of the very same files.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bnntool.board import bundle, transport
+from bnntool.board.remote import (
+    DEFAULT_ROOT,
+    RUNTIME_NAME,
+    call_agent,
+    check,
+    runtime_command,
+)
+from bnntool.board.runtime import Classifier, classes_of, read_deployed
+from bnntool.convert.params import ParamsFolder, read_params
+from bnntool.errors import UserError
+from bnntool.sim.readout import BATCH, SINGLE
+
+# ---------------------------------------------------------------------------------------------
+# setup, info
+
+
+def setup(target: transport.Target, root: str = DEFAULT_ROOT) -> dict[str, Any]:
+    """Put the board runtime on the board (no internet needed there) and check that it runs."""
+    transport.check_relpath(root, "--remote-dir")
+    data = bundle.build()
+    with transport.connect(target) as conn:
+        installed = call_agent(
+            conn,
+            "install",
+            {"root": root, "name": RUNTIME_NAME, "sha256": bundle.sha256(data)},
+            stdin=data,
+        )
+        status, out, err = conn.run(runtime_command(root, "version"))
+        check(conn, status, err, "the board runtime")
+    version = json.loads(out.decode())
+    return {
+        "host": target.name,
+        "path": installed["path"],
+        "bytes": len(data),
+        "modules": len(bundle.modules()),
+        **version,
+    }
+
+
+def info(target: transport.Target, root: str = DEFAULT_ROOT) -> dict[str, Any]:
+    transport.check_relpath(root, "--remote-dir")
+    with transport.connect(target) as conn:
+        return {"host": target.name, **call_agent(conn, "info", {"root": root})}
+
+
+# ---------------------------------------------------------------------------------------------
+# Where images run: a board over SSH, or this machine
+
+
+@dataclass
+class Batch:
+    outputs: np.ndarray
+    batch: np.ndarray  # the board's multi-image read-out
+    single: np.ndarray  # the single-image read-out
+    seconds: float  # the board's own compute time
+    runtime: str
+    note: str = ""
+
+
+@dataclass
+class Place:
+    """A params folder to run images on: ``params`` is local (for names, image preparation and the
+    comparison with verify's model); with ``conn`` the images run on that board."""
+
+    params: ParamsFolder
+    name: str  # DATASET/OVERLAY on a board, the folder's path here
+    runtime: str
+    conn: transport.Connection | None = None
+    root: str = DEFAULT_ROOT
+    host: str | None = None
+    _local: Classifier | None = field(default=None, repr=False)
+
+    def run(self, images: np.ndarray) -> Batch:
+        if self.conn is None:
+            if self._local is None:
+                self._local = Classifier(self.params, self.runtime)
+            c = self._local
+            outputs, seconds = c.run(images)
+            n = len(self.params.classes)
+            return Batch(
+                outputs,
+                classes_of(c.spec.network, outputs, n, BATCH),
+                classes_of(c.spec.network, outputs, n, SINGLE),
+                seconds,
+                c.runtime,
+                c.note,
+            )
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(images, dtype=np.uint8), allow_pickle=False)
+        command = runtime_command(
+            self.root, "classify", "--root", self.root, "--params", self.name,
+            "--runtime", self.runtime,
+        )  # fmt: skip
+        status, out, err = self.conn.run(command, buffer.getvalue())
+        check(self.conn, status, err, "classify")
+        try:
+            z = np.load(io.BytesIO(out), allow_pickle=False)
+            meta = json.loads(z["meta"].tobytes().decode())
+            return Batch(
+                z["outputs"], z["batch"], z["single"], meta["seconds"], meta["runtime"],
+                meta.get("note", ""),
+            )  # fmt: skip
+        except (ValueError, KeyError, OSError):
+            raise transport.BoardError(
+                f"{self.conn.target.name}: the board runtime's answer was not readable; run "
+                "bnntool board setup again"
+            ) from None
+
+
+def local_params(path: str | os.PathLike[str], overlay: str | None = None) -> ParamsFolder:
+    """A params folder on this machine: its manifest's overlay, --overlay, or a stock overlay
+    named like the folder (BNN-PYNQ's own params/<dataset>/<overlay>)."""
+    from bnntool.overlay import stock_names
+
+    folder = Path(path)
+    if not folder.is_dir():
+        raise UserError(f"--params {folder}: no such folder here (without --host it is local)")
+    if overlay is None and (folder / ".bnntool-deploy.json").is_file():
+        return read_deployed(folder)
+    no_manifest = not (folder / "manifest.json").is_file()
+    if overlay is None and no_manifest and folder.resolve().name in stock_names():
+        overlay = folder.resolve().name
+    return read_params(folder, overlay)
+
+
+@contextmanager
+def place(
+    params: str,
+    *,
+    target: transport.Target | None,
+    runtime: str = "auto",
+    overlay: str | None = None,
+    root: str = DEFAULT_ROOT,
+) -> Iterator[Place]:
+    """Open where the images will run; on a board, fetch its copy of the folder first."""
+    if target is None:
+        if runtime not in ("sw", "auto", "hw"):
+            raise UserError(f"--runtime {runtime}: use auto, hw or sw")
+        yield Place(local_params(params, overlay), str(params), runtime)
+        return
+    dataset, _, name = params.partition("/")
+    transport.check_name(dataset, "--params DATASET")
+    transport.check_name(name, "--params OVERLAY")
+    transport.check_relpath(root, "--remote-dir")
+    with transport.connect(target) as conn, tempfile.TemporaryDirectory() as tmp:
+        data = call_agent(
+            conn, "pack", {"root": root, "dataset": dataset, "overlay": name}, raw=True
+        )
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+            archive.extractall(tmp, filter="data")
+        yield Place(read_deployed(tmp), params, runtime, conn, root, target.name)
+
+
+# ---------------------------------------------------------------------------------------------
+# infer
+
+
+def prepare_files(params: ParamsFolder, paths: list[Path]) -> tuple[np.ndarray, list[str]]:
+    """Image files as the board's classifier prepares them: CNV as ``image_to_cifar`` (spec 6.4,
+    the picture decoded first as the notebooks show it); LFC idx3 files as they are, other
+    pictures greyscale and scaled to the input size."""
+    from PIL import Image
+
+    from bnntool.data.idx import read_idx_images
+    from bnntool.sim.images import board_image
+
+    spec = params.spec
+    images, names = [], []
+    for path in paths:
+        if not path.is_file():
+            raise UserError(f"image {path} does not exist")
+        if spec.network == "lfc" and "idx3" in path.name:
+            for i, image in enumerate(read_idx_images(path)):
+                images.append(image)
+                names.append(f"{path}[{i}]")
+            continue
+        try:
+            picture = Image.open(path)
+            picture.load()
+        except OSError as e:
+            raise UserError(f"cannot read image {path}: {e}") from None
+        if spec.network == "cnv":
+            images.append(board_image(picture.convert("RGB")))
+        else:
+            from bnntool.sim.inputs import HostInput
+
+            rows, cols = HostInput(spec, params.encoding).image_shape
+            grey = picture.convert("L").resize((cols, rows), Image.Resampling.BILINEAR)
+            images.append(np.asarray(grey))
+        names.append(str(path))
+    return np.stack(images), names
+
+
+def infer(p: Place, paths: list[Path]) -> dict[str, Any]:
+    """Classify image files one by one as the board's single-image call does."""
+    images, names = prepare_files(p.params, paths)
+    started = time.perf_counter()
+    b = p.run(images)
+    wall = time.perf_counter() - started
+    rows = []
+    for i, name in enumerate(names):
+        c = int(b.single[i])
+        score = int(b.outputs[i, c]) if p.params.spec.network == "cnv" else None
+        rows.append(
+            {
+                "image": name,
+                "class": c,
+                "name": p.params.classes[c] if c < len(p.params.classes) else str(c),
+                "score": score,
+                "scores": b.outputs[i, : len(p.params.classes)].tolist(),
+            }
+        )
+    return {
+        "host": p.host,
+        "params": p.name,
+        "runtime": b.runtime,
+        "note": b.note,
+        "images": rows,
+        "seconds": b.seconds,
+        "usec_per_image": 1e6 * b.seconds / max(len(names), 1),
+        "wall_seconds": wall,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluate
+
+
+def evaluate(
+    p: Place,
+    dataset: str,
+    *,
+    split: str = "test",
+    limit: int | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Send a dataset split once, run it where ``p`` says, and compare with verify's model."""
+    from bnntool.data import load_dataset
+    from bnntool.sim.model import OverlayModel
+
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit {limit}: give at least 1 image")
+    data = load_dataset(dataset, split, data_dir)
+    if limit is not None:
+        data = data.head(limit)
+    classes = len(p.params.classes)
+    if len(data.classes) > classes:
+        raise UserError(
+            f"dataset {data.name} has {len(data.classes)} classes but {p.name} has {classes}; "
+            "is this the folder of another dataset?"
+        )
+    model = OverlayModel(p.params)
+    model.host.check(data.images, f"{data.name} images")
+    if log:
+        where = p.host or "this machine"
+        log(f"{len(data)} {data.name} images to {where} ({p.name}, runtime {p.runtime})")
+    started = time.perf_counter()
+    b = p.run(data.images)
+    wall = time.perf_counter() - started
+    predicted, labels = b.batch, data.labels
+    reference, _ = model.run(data.images)
+    ref_pred = classes_of(model.network, reference, classes, BATCH)
+    per_class = []
+    for c in range(len(data.classes)):
+        mask = labels == c
+        per_class.append(
+            {
+                "class": c,
+                "name": p.params.classes[c],
+                "images": int(mask.sum()),
+                "accuracy": float((predicted[mask] == c).mean() * 100) if mask.any() else None,
+            }
+        )
+    correct = int((predicted == labels).sum())
+    ref_correct = int((ref_pred == labels).sum())
+    return {
+        "host": p.host,
+        "params": p.name,
+        "overlay": p.params.spec.name,
+        "dataset": data.name,
+        "split": split,
+        "runtime": b.runtime,
+        "note": b.note,
+        "images": len(data),
+        "correct": correct,
+        "accuracy": 100.0 * correct / len(data),
+        "per_class": per_class,
+        "images_per_second": len(data) / b.seconds if b.seconds > 0 else None,
+        "board_seconds": b.seconds,
+        "wall_seconds": wall,
+        "verify": {
+            "accuracy": 100.0 * ref_correct / len(data),
+            "correct": ref_correct,
+            "agreement": float((ref_pred == predicted).mean() * 100),
+            "outputs_identical": bool(np.array_equal(reference, b.outputs)),
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# detect
+
+
+def windows(width: int, height: int, sizes: tuple[int, ...] = (64, 96)) -> list[tuple[int, ...]]:
+    """The road-sign notebook's tiles: squares of each size at a quarter-size stride, kept when
+    right <= width and bottom < height (upstream's test, so 1330 tiles for 640x480)."""
+    boxes = []
+    for s in sizes:
+        stride = s // 4
+        for j in range(height // stride):
+            for i in range(width // stride):
+                box = (stride * i, stride * j, stride * i + s, stride * j + s)
+                if box[2] <= width and box[3] < height:
+                    boxes.append(box)
+    return boxes
+
+
+def detect(
+    p: Place,
+    image_path: Path,
+    *,
+    class_name: str = "Stop",
+    min_score: int = 455,
+    out: Path | None = None,
+) -> dict[str, Any]:
+    """Classify every window of a picture in one batch; windows of the class scoring above
+    ``min_score`` are the detections, drawn in red into ``out`` (PNG)."""
+    from PIL import Image, ImageDraw
+
+    from bnntool.sim.images import board_image
+
+    if p.params.spec.network != "cnv":
+        raise UserError(f"detect needs a CNV params folder (road-signs/cnvW1A1), not {p.name}")
+    names = list(p.params.classes)
+    if class_name in names:
+        index = names.index(class_name)
+    elif class_name.isdigit() and int(class_name) < len(names):
+        index = int(class_name)
+    else:
+        lowered = [n.lower() for n in names]
+        if class_name.lower() not in lowered:
+            raise UserError(
+                f"--class {class_name!r} is not a class of {p.name}; e.g. {', '.join(names[:5])}"
+            )
+        index = lowered.index(class_name.lower())
+    try:
+        picture = Image.open(image_path)
+        picture.load()
+    except OSError as e:
+        raise UserError(f"cannot read image {image_path}: {e}") from None
+    picture = picture.convert("RGB")
+    boxes = windows(*picture.size)
+    tiles = np.stack([board_image(picture.crop(box)) for box in boxes])
+    b = p.run(tiles)
+    scores = b.outputs[:, index]
+    hits = [
+        {"box": list(box), "score": int(s), "top_class": int(b.batch[i])}
+        for i, (box, s) in enumerate(zip(boxes, scores, strict=True))
+        if s > min_score
+    ]
+    if out is not None:
+        drawn = picture.copy()
+        draw = ImageDraw.Draw(drawn)
+        for hit in hits:
+            draw.rectangle(hit["box"], outline="red", width=2)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.partial.png")
+        try:
+            drawn.save(tmp, format="PNG")
+            tmp.replace(out)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise UserError(f"cannot write --out {out}: {e.strerror or e}") from None
+    return {
+        "host": p.host,
+        "params": p.name,
+        "image": str(image_path),
+        "runtime": b.runtime,
+        "note": b.note,
+        "class": index,
+        "class_name": names[index],
+        "min_score": min_score,
+        "windows": len(boxes),
+        "best_score": int(scores.max()) if len(scores) else None,
+        "detections": hits,
+        "seconds": b.seconds,
+        "usec_per_window": 1e6 * b.seconds / max(len(boxes), 1),
+        "out": str(out) if out else None,
+    }
