@@ -309,7 +309,9 @@ def _calibrate(
     _, val_before, _ = evaluator.evaluate("validation", loss)
     _, test_before, _ = evaluator.evaluate("test", loss)
     logits, labels = evaluator.predict("validation")
-    offsets = readout_offsets(logits, labels)
+    # the last layer's logit moves in steps of gamma * inv_std (its sum is an integer)
+    steps = (arrays[-3].astype(np.float64) * arrays[-1].astype(np.float64))[: logits.shape[1]]
+    offsets = readout_offsets(logits, labels, steps)
     calibrated = [a.copy() for a in arrays]
     beta = calibrated[-4]  # the last layer's (beta, gamma, mean, inv_std)
     beta[: len(offsets)] = (beta[: len(offsets)].astype(np.float64) + offsets).astype(beta.dtype)
@@ -372,7 +374,7 @@ def build_optimizer(model: QuantNet, lr: float, weight_lr_scale: str) -> torch.o
         for w, fan_in, fan_out in quantized
     ]
     groups.append({"params": [p for p in model.parameters() if id(p) not in ids], "scale": 1.0})
-    optimizer = torch.optim.Adam(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8)
+    optimizer = torch.optim.Adam(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8, fused=True)
     for group in optimizer.param_groups:
         group["lr"] = lr * group["scale"]
     return optimizer

@@ -10,7 +10,7 @@ from torch.nn import functional as F
 from bnntool.convert.npz import layer_array_names
 from bnntool.errors import UserError
 from bnntool.overlay import OverlaySpec
-from bnntool.train.layers import LasagneBatchNorm, QuantConv2d, QuantLinear, activate
+from bnntool.train.layers import LasagneBatchNorm, QuantConv2d, QuantLinear, activate, dropout
 
 
 class QuantNet(nn.Module):
@@ -53,7 +53,7 @@ class QuantNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.dropout_input and not self.spec.layers[0].is_conv:
-            x = F.dropout(x, self.dropout_input, self.training)
+            x = dropout(x, self.dropout_input, self.training)
         for layer, linear, norm in zip(self.spec.layers, self.linear, self.norms, strict=True):
             if not layer.is_conv and x.dim() > 2:
                 x = x.flatten(1)  # NCHW: channel-major, as Lasagne flattens
@@ -64,7 +64,7 @@ class QuantNet(nn.Module):
             if layer.pool:
                 x = F.max_pool2d(x, 2)
             if not layer.is_conv and self.dropout_hidden:
-                x = F.dropout(x, self.dropout_hidden, self.training)
+                x = dropout(x, self.dropout_hidden, self.training)
         raise AssertionError("unreachable")
 
     def quantized_weights(self) -> list[tuple[nn.Parameter, int, int]]:

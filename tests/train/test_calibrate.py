@@ -36,3 +36,18 @@ def test_nothing_to_gain_leaves_zero_offsets() -> None:
     labels = np.array([0, 1, 2, 3] * 10)
     logits = np.where(np.eye(4)[labels] > 0, 1.0, -1.0)
     assert not readout_offsets(logits, labels).any()
+
+
+def test_offsets_never_land_on_a_level_unseen_in_validation() -> None:
+    # logits on a lattice of step 0.25; validation reaches only every other level of class 1,
+    # so a midpoint between two validation levels would be a level that test images can reach
+    step = 0.25
+    labels = np.array([0] * 40 + [1] * 40)
+    logits = np.full((80, 2), -1.0)
+    logits[:40, 0] = 1.0
+    logits[40:, 1] = -0.5 + step * 2 * (np.arange(40) % 3)  # -0.5, 0.0, 0.5
+    logits[:40, 1] = -1.5
+    offsets = readout_offsets(logits, labels, np.array([step, step]))
+    assert readout_accuracy(logits, labels, offsets) == 100.0
+    lattice = np.arange(-40, 41) * step
+    assert np.abs(lattice + offsets[1]).min() == step / 2
