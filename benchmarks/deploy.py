@@ -3,8 +3,9 @@
 The folder: Xilinx's mnist/lfcW1A1 params (288 .bin files and classes.txt) with a manifest.json,
 plus a build folder of 10 files (.bit, .hwh, .tcl) given as --bitstream: 300 files. A real
 OpenSSH sshd on 127.0.0.1 plays the board (as in tests/board). Each repetition is a full deploy
-(--force: connect, probe, one gzip tar stream, sha256 check of every file on the board, rename
-swap); the best and median are printed, and the unchanged case (probe only) too.
+(--force: connect; on one exec channel the probe, then one gzip tar stream, the sha256 check of
+every file on the board and the rename swap); the best and median are printed, and the
+unchanged case (probe only) too.
 
     python benchmarks/deploy.py [--repeat 10] [--json]
 """

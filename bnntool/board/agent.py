@@ -14,9 +14,14 @@ one line ``bnntool-board: error: ...`` on stderr and exit status 3:
 - ``receive``: a gzip tar stream on stdin -> a temporary folder, every file's sha256 checked
   against the record it carries, then swapped into place by rename (the previous version is
   kept until the swap succeeded); with ``bnn`` also copied into BNN-PYNQ's params folder;
+- ``deploy``: both on one channel: a first stdin line (JSON: the files' sha256 and ``force``)
+  is answered by the probe as one stdout line; unless the board already holds those files, the
+  host then sends the stream that ``receive`` takes;
 - ``install``: one file on stdin (the runtime), checked and renamed into place;
 - ``pack``: a deployed folder as a gzip tar stream on stdout;
-- ``info``: Python, NumPy, PYNQ, board, free disk, deployed folders.
+- ``info``: Python, NumPy, PYNQ, board, free disk, deployed folders;
+- ``versions``: the Python and the NumPy (imported, as the runtime will) that the runtime would
+  get, checked by the host before ``board setup`` installs anything.
 """
 
 import errno
@@ -188,6 +193,22 @@ def receive(args):
         return result
     finally:
         lock.close()
+
+
+def deploy(args):
+    wanted = json.loads(sys.stdin.buffer.readline().decode())
+    there = probe(args)
+    same = there["files"] == wanted["files"]
+    if there["bnn"] is not None:
+        same = same and there["bnn"]["files"] == wanted["files"]
+    send = wanted["force"] or not same
+    sys.stdout.write(json.dumps({"send": send, "probe": there}) + "\n")
+    sys.stdout.flush()
+    if not send:
+        return {"status": "unchanged"}
+    result = receive(args)
+    result["status"] = "deployed"
+    return result
 
 
 def _untar(stream, tmp):
@@ -363,7 +384,29 @@ def info(args):
     }
 
 
-COMMANDS = {"probe": probe, "receive": receive, "install": install, "pack": pack, "info": info}
+def versions(args):
+    try:
+        import numpy
+
+        numpy_version = str(numpy.__version__)
+    except Exception:  # missing, or broken for this Python
+        numpy_version = None
+    return {
+        "python": "{}.{}.{}".format(*sys.version_info[:3]),
+        "executable": sys.executable,
+        "numpy": numpy_version,
+    }
+
+
+COMMANDS = {
+    "probe": probe,
+    "receive": receive,
+    "deploy": deploy,
+    "install": install,
+    "pack": pack,
+    "info": info,
+    "versions": versions,
+}
 
 
 def main(argv):

@@ -11,11 +11,13 @@ from __future__ import annotations
 import ast
 import hashlib
 import io
+import re
 import sys
 import zipfile
 from pathlib import Path
 
 import bnntool
+from bnntool.errors import UserError
 
 PACKAGE = Path(bnntool.__file__).resolve().parent
 ROOTS = ("bnntool.board.runtime", "bnntool.board.pl", "bnntool.board.agent")
@@ -23,7 +25,31 @@ BOARD_PACKAGES = {"numpy", "pynq"}
 # Imported lazily by bundled modules on paths the runtime never takes (image files, TOML specs).
 HOST_ONLY = {"PIL", "tomli", "tomllib"}
 FORBIDDEN = {"torch", "click", "paramiko", "matplotlib", "tqdm"}
-MAIN = "import sys\nfrom bnntool.board.runtime import main\nsys.exit(main())\n"
+# What the bundled code needs: Python 3.10 (zip(strict=True) in bnntool.sim.model and convert) and
+# NumPy 1.20 (numpy.lib.stride_tricks.sliding_window_view in bnntool.sim.model; packbits and
+# unpackbits with bitorder, 1.17, in bnntool.board.pl).
+MIN_PYTHON = (3, 10)
+MIN_NUMPY = (1, 20)
+NEEDS = f"Python >= {MIN_PYTHON[0]}.{MIN_PYTHON[1]} and NumPy >= {MIN_NUMPY[0]}.{MIN_NUMPY[1]}"
+# The zipapp's __main__ checks them first, in syntax that old Pythons still parse, so that a
+# board whose interpreter changed since setup gets one line, not a traceback.
+MAIN = f"""import re, sys
+def _refuse(found):
+    sys.stderr.write("bnntool-board: error: the board runtime needs {NEEDS}; "
+                     + sys.executable + " has " + found + "\\n")
+    sys.exit(3)
+if tuple(sys.version_info[:2]) < {MIN_PYTHON!r}:
+    _refuse("Python %d.%d.%d" % tuple(sys.version_info[:3]))
+try:
+    import numpy
+except Exception:
+    _refuse("no NumPy")
+_v = re.match(r"(\\d+)\\.(\\d+)", str(numpy.__version__))
+if not _v or (int(_v.group(1)), int(_v.group(2))) < {MIN_NUMPY!r}:
+    _refuse("NumPy " + str(numpy.__version__))
+from bnntool.board.runtime import main
+sys.exit(main())
+"""
 _EPOCH = (2020, 1, 1, 0, 0, 0)  # fixed timestamps: the same sources give the same zipapp
 
 
@@ -87,6 +113,29 @@ def build() -> bytes:
             z.writestr(zipfile.ZipInfo(arcname, _EPOCH), path.read_bytes())
         z.writestr(zipfile.ZipInfo("__main__.py", _EPOCH), MAIN)
     return buffer.getvalue()
+
+
+def _version(text: str) -> tuple[int, int] | None:
+    parts = re.match(r"(\d+)\.(\d+)", text)
+    return (int(parts.group(1)), int(parts.group(2))) if parts else None
+
+
+def check_versions(host: str, python: str, numpy: str | None, executable: str = "") -> None:
+    """Refuse (one-line :class:`UserError`) a board Python or NumPy too old for the runtime."""
+    where = f"{host}: {executable or 'python3'}"
+    py = _version(python)
+    if py is None or py < MIN_PYTHON:
+        raise UserError(
+            f"{where} is Python {python}; the board runtime needs {NEEDS} (a PYNQ 3.x image has "
+            "Python 3.10; PYNQ 2.7 and older have 3.8 or less): use a newer image"
+        )
+    np_version = _version(numpy) if numpy else None
+    if np_version is None or np_version < MIN_NUMPY:
+        found = f"NumPy {numpy}" if numpy else "no NumPy"
+        raise UserError(
+            f"{where} (Python {python}) has {found}; the board runtime needs {NEEDS}: install "
+            f"NumPy >= {MIN_NUMPY[0]}.{MIN_NUMPY[1]} for that Python on the board"
+        )
 
 
 def sha256(data: bytes) -> str:

@@ -41,10 +41,13 @@ from bnntool.sim.readout import BATCH, SINGLE
 
 
 def setup(target: transport.Target, root: str = DEFAULT_ROOT) -> dict[str, Any]:
-    """Put the board runtime on the board (no internet needed there) and check that it runs."""
+    """Put the board runtime on the board (no internet needed there) and check that it runs;
+    a board whose Python or NumPy is too old is refused before anything is installed."""
     transport.check_relpath(root, "--remote-dir")
     data = bundle.build()
     with transport.connect(target) as conn:
+        found = call_agent(conn, "versions", {})
+        bundle.check_versions(target.name, found["python"], found["numpy"], found["executable"])
         installed = call_agent(
             conn,
             "install",

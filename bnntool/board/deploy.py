@@ -10,6 +10,7 @@ Several hosts deploy in parallel, one result row each.
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import tarfile
@@ -25,7 +26,7 @@ from bnntool import __version__
 from bnntool.artifacts import MANIFEST, read_manifest, sha256_file
 from bnntool.board import transport
 from bnntool.board.agent import RECORD
-from bnntool.board.remote import DEFAULT_ROOT, call_agent
+from bnntool.board.remote import DEFAULT_ROOT, agent_command, check
 from bnntool.errors import UserError
 from bnntool.overlay import OverlaySpec, load_overlay, spec_from_dict, stock_names
 
@@ -203,20 +204,34 @@ def deploy_one(
     args = {"root": root, "dataset": b.dataset, "overlay": b.overlay, "bnn": layout == "bnn-pynq"}
     try:
         with transport.connect(target) as conn:
-            there = call_agent(conn, "probe", args)
-            row.path = there["path"]
-            same = there["files"] == b.hashes
-            if layout == "bnn-pynq":
-                row.bnn_path = there["bnn"]["path"]
-                same = same and there["bnn"]["files"] == b.hashes
-            if same and not force:
-                row.status = "unchanged"
-            else:
-                data = stream if stream is not None else tar_stream(b)
-                result = call_agent(conn, "receive", args, chunks=chunks(data))
+            sent: list[bytes] = []
+
+            def answer(line: bytes) -> Iterator[bytes]:
+                try:
+                    reply = json.loads(line.decode())
+                    there = reply["probe"]
+                except (ValueError, KeyError):
+                    return  # sends nothing: the board fails, or its answer is unreadable below
+                row.path = there["path"]
+                if there["bnn"] is not None:
+                    row.bnn_path = there["bnn"]["path"]
+                if reply["send"]:
+                    sent.append(stream if stream is not None else tar_stream(b))
+                    yield from chunks(sent[0])
+
+            header = json.dumps({"files": b.hashes, "force": force}).encode() + b"\n"
+            status, out, err = conn.run(agent_command("deploy", args), header, reply=answer)
+            check(conn, status, err, "deploy")
+            try:
+                result = json.loads(out.decode())
+            except ValueError:
+                raise transport.BoardError(
+                    f"{target.name}: the board's answer to deploy was not readable"
+                ) from None
+            row.status = result["status"]
+            if row.status == "deployed":
                 row.path, row.bnn_path = result["path"], result["bnn"]
-                row.bytes_sent = len(data)
-                row.status = "deployed"
+                row.bytes_sent = len(sent[0])
     except UserError as e:
         row.error = str(e)
     row.seconds = time.perf_counter() - started

@@ -16,6 +16,7 @@ import select
 import shlex
 import sys
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,9 +194,12 @@ class Connection:
         *,
         chunks: object = None,
         timeout: float | None = None,
+        reply: Callable[[bytes], Iterable[bytes]] | None = None,
     ) -> tuple[int, bytes, bytes]:
         """Run ``command``; send ``stdin`` (or the byte chunks of an iterable) and close it;
-        return exit status, stdout and stderr."""
+        return exit status, stdout and stderr. With ``reply``, after ``stdin`` the first line
+        the command writes to stdout goes to ``reply``, whose chunks are sent before closing
+        (a dialog on one exec channel; the line is not part of the returned stdout)."""
         transport = self.client.get_transport()
         if transport is None or not transport.is_active():
             raise BoardError(f"{self.target.name}: the SSH connection was closed")
@@ -206,14 +210,17 @@ class Connection:
             out, err = bytearray(), bytearray()
             sources = [stdin] if stdin is not None else (chunks or [])
             try:
-                for chunk in sources:  # type: ignore[union-attr]
-                    view = memoryview(chunk)
-                    while view:
+                _send(channel, sources, out, err)  # type: ignore[arg-type]
+                if reply is not None:
+                    while b"\n" not in out and not channel.exit_status_ready():
+                        select.select([channel], [], [], 0.2)
                         _drain(channel, out, err)
-                        sent = channel.send(view[: 1 << 18])
-                        if sent <= 0:
-                            raise OSError("closed")
-                        view = view[sent:]
+                        if not transport.is_active():
+                            raise OSError("connection lost")
+                    if b"\n" in out:
+                        line, _, rest = bytes(out).partition(b"\n")
+                        out[:] = rest
+                        _send(channel, reply(line), out, err)
                 channel.shutdown_write()
             except OSError:
                 # The remote command stopped reading (it failed, or the disk is full): its exit
@@ -234,6 +241,19 @@ class Connection:
                 "; check the network and run the command again"
             ) from None
         return status, bytes(out), bytes(err)
+
+
+def _send(
+    channel: paramiko.Channel, chunks: Iterable[bytes], out: bytearray, err: bytearray
+) -> None:
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            _drain(channel, out, err)
+            sent = channel.send(view[: 1 << 18])
+            if sent <= 0:
+                raise OSError("closed")
+            view = view[sent:]
 
 
 def _drain(channel: paramiko.Channel, out: bytearray, err: bytearray) -> None:
