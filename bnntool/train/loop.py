@@ -374,7 +374,10 @@ def build_optimizer(model: QuantNet, lr: float, weight_lr_scale: str) -> torch.o
         for w, fan_in, fan_out in quantized
     ]
     groups.append({"params": [p for p in model.parameters() if id(p) not in ids], "scale": 1.0})
-    optimizer = torch.optim.Adam(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8, fused=True)
+    try:  # fused: one kernel per step (CPU from torch 2.4, CUDA); the same algorithm otherwise
+        optimizer = torch.optim.Adam(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8, fused=True)
+    except (RuntimeError, TypeError):
+        optimizer = torch.optim.Adam(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8)
     for group in optimizer.param_groups:
         group["lr"] = lr * group["scale"]
     return optimizer
