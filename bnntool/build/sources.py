@@ -182,6 +182,17 @@ class _Chain:
         self.calls.append(f"  {text}")
 
 
+def _conv_stream_bits(layer: LayerSpec) -> int:
+    """Width of the stream after a conv layer (and its pool): one bit per channel, as upstream.
+
+    A pixel of B-bit activations then spans B words. The width matters: finn-hlslib's
+    ConvLayer_Batch counts its input words as IFM_DIM^2 * IFM_CH / width * bits, in integers, so
+    a width of IFM_CH * bits (one pixel per word) loses words wherever IFM_DIM^2 is odd (CNV A2
+    layers 4 and 5: 5x5 and 3x3 inputs), while IFM_CH always divides IFM_DIM^2 * IFM_CH.
+    """
+    return layer.out_channels
+
+
 def _compute(spec: OverlaySpec) -> list[str]:
     chain = _Chain()
     in_bytes = spec.input_words * WORD_BITS // 8
@@ -211,7 +222,7 @@ def _compute(spec: OverlaySpec) -> list[str]:
         if layer.index == last_index:
             out = chain.stream("memOutStrm", WORD_BITS, 1024 if spec.network == "lfc" else 128)
         elif layer.is_conv:
-            out = chain.stream(f"conv{n}", layer.out_channels * bits, 128)
+            out = chain.stream(f"conv{n}", _conv_stream_bits(layer), 128)
         else:
             out = chain.stream(f"dense{n}", layer.pe * bits, max(2, 512 // layer.pe))
         if layer.has_thresholds:
@@ -234,7 +245,7 @@ def _compute(spec: OverlaySpec) -> list[str]:
             )
         cur = out
         if layer.pool:
-            pooled = chain.stream(f"pool{n}", layer.out_channels * bits, 128)
+            pooled = chain.stream(f"pool{n}", _conv_stream_bits(layer), 128)
             if bits == 1:
                 chain.call(
                     f"StreamingMaxPool_Batch<L{n}_OFM_DIM, 2, L{n}_OFM_CH>({cur}, {pooled}, "
