@@ -7,7 +7,7 @@ resource totals are those of the parts (xc7z020: 53 200 LUTs, 140 BRAM36 tiles; 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bnntool.errors import UserError
 
@@ -33,62 +33,44 @@ class Board:
     dsps: int
 
 
-BOARDS: dict[str, Board] = {
-    b.name: b
-    for b in (
-        Board(
-            "pynq-z1",
-            "Digilent PYNQ-Z1",
-            "zynq",
-            "xc7z020clg400-1",
-            5.0,
-            100.0,
-            "FCLK_CLK0",
-            "pynq-z1-z2.tcl",
-            "pynq-z1-z2.xdc",
-            0x43C00000,
-            2,
-            53200,
-            106400,
-            140,
-            220,
-        ),
-        Board(
-            "pynq-z2",
-            "TUL PYNQ-Z2",
-            "zynq",
-            "xc7z020clg400-1",
-            5.0,
-            100.0,
-            "FCLK_CLK0",
-            "pynq-z1-z2.tcl",
-            "pynq-z1-z2.xdc",
-            0x43C00000,
-            2,
-            53200,
-            106400,
-            140,
-            220,
-        ),
-        Board(
-            "ultra96",
-            "Avnet Ultra96",
-            "zynqmp",
-            "xczu3eg-sbva484-1-i",
-            3.0,
-            299.999695,
-            "pl_clk2",
-            "ultra96.tcl",
-            "ultra96.xdc",
-            0xA0000000,
-            4,
-            70560,
-            141120,
-            216,
-            360,
-        ),
-    )
-}
+_PYNQ_Z1 = Board(
+    "pynq-z1",
+    "Digilent PYNQ-Z1",
+    "zynq",
+    "xc7z020clg400-1",
+    5.0,
+    100.0,
+    "FCLK_CLK0",
+    "pynq-z1-z2.tcl",
+    "pynq-z1-z2.xdc",
+    0x43C00000,
+    2,
+    53200,
+    106400,
+    140,
+    220,
+)
+# The PYNQ-Z2 carries the same part and gets the same design.
+_PYNQ_Z2 = replace(_PYNQ_Z1, name="pynq-z2", title="TUL PYNQ-Z2")
+_ULTRA96 = Board(
+    "ultra96",
+    "Avnet Ultra96",
+    "zynqmp",
+    "xczu3eg-sbva484-1-i",
+    3.0,
+    299.999695,
+    "pl_clk2",
+    "ultra96.tcl",
+    "ultra96.xdc",
+    0xA0000000,
+    4,
+    70560,
+    141120,
+    216,
+    360,
+)
+
+BOARDS: dict[str, Board] = {b.name: b for b in (_PYNQ_Z1, _PYNQ_Z2, _ULTRA96)}
 
 
 def get_board(name: str) -> Board:
