@@ -57,3 +57,19 @@ def run_cli():
         return CliResult(result.exit_code, result.stdout, result.stderr)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def upstream(shared: Path) -> Path:
+    """../shared/fixtures/upstream: BNN-PYNQ's published parameter folders and test images."""
+    return shared / "fixtures" / "upstream"
+
+
+@pytest.fixture(scope="session")
+def mnist_dir(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory holding the real MNIST, fetched through the shared mirror folder."""
+    data_dir = tmp_path_factory.mktemp("data")
+    from bnntool.data import fetch
+
+    fetch("mnist", data_dir, shared / "datasets")
+    return data_dir

@@ -10,13 +10,12 @@ syntax newer than 3.6 here). Layout below the board user's home (``ROOT``, defau
 Commands (arguments are one JSON document, argv[2]); results are JSON on stdout; failures are
 one line ``bnntool-board: error: ...`` on stderr and exit status 3:
 
-- ``probe``: sha256 of the files a deployed folder (and its BNN-PYNQ copy) holds now;
-- ``receive``: a gzip tar stream on stdin -> a temporary folder, every file's sha256 checked
-  against the record it carries, then swapped into place by rename (the previous version is
-  kept until the swap succeeded); with ``bnn`` also copied into BNN-PYNQ's params folder;
-- ``deploy``: both on one channel: a first stdin line (JSON: the files' sha256 and ``force``)
-  is answered by the probe as one stdout line; unless the board already holds those files, the
-  host then sends the stream that ``receive`` takes;
+- ``deploy``: a first stdin line (JSON: the files' sha256 and ``force``) is answered by a probe
+  (the sha256 of the files the deployed folder and its BNN-PYNQ copy hold now) as one stdout
+  line; unless the board already holds those files, the host then sends a gzip tar stream,
+  received into a temporary folder, every file's sha256 checked against the record it carries,
+  then swapped into place by rename (the previous version is kept until the swap succeeded);
+  with ``bnn`` also copied into BNN-PYNQ's params folder;
 - ``install``: one file on stdin (the runtime), checked and renamed into place;
 - ``pack``: a deployed folder as a gzip tar stream on stdout;
 - ``info``: Python, NumPy, PYNQ, board, free disk, deployed folders;
@@ -399,8 +398,6 @@ def versions(args):
 
 
 COMMANDS = {
-    "probe": probe,
-    "receive": receive,
     "deploy": deploy,
     "install": install,
     "pack": pack,

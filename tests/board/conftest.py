@@ -200,17 +200,3 @@ def start_board(client: Client, _keys: Path, tmp_path: Path) -> Iterator:
             b.process.wait(5)
         except subprocess.TimeoutExpired:
             b.process.kill()
-
-
-@pytest.fixture(scope="session")
-def upstream(shared: Path) -> Path:
-    return shared / "fixtures" / "upstream"
-
-
-@pytest.fixture(scope="session")
-def mnist_dir(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from bnntool.data import fetch
-
-    folder = tmp_path_factory.mktemp("data")
-    fetch("mnist", folder, shared / "datasets")
-    return folder
