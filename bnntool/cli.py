@@ -399,12 +399,12 @@ def export(run_dir: Path, fmt: str, out: Path | None, as_json: bool) -> None:
 
 
 @cli.command(short_help="Turn trained weights (.npz) into an overlay's parameter folder.")
-@click.argument("weights", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("weights", metavar="WEIGHTS.npz|RUN_DIR", type=click.Path(path_type=Path))
 @click.option(
     "--overlay",
-    required=True,
     metavar="NAME|FILE",
-    help="Stock overlay (lfcW1A1, lfcW1A2, cnvW1A1, cnvW1A2, cnvW2A2) or an overlay spec file.",
+    help="Stock overlay (lfcW1A1, lfcW1A2, cnvW1A1, cnvW1A2, cnvW2A2) or an overlay spec file "
+    "(default for a bnntool run: the overlay it was trained for).",
 )
 @click.option(
     "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder to write."
@@ -415,7 +415,11 @@ def export(run_dir: Path, fmt: str, out: Path | None, as_json: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Text file with one class name per line (default: 0, 1, 2, ...).",
 )
-@click.option("--dataset", help="Take the class names of this dataset (mnist, cifar-10, ...).")
+@click.option(
+    "--dataset",
+    help="Take the class names of this dataset (mnist, cifar-10, ...); default for a bnntool "
+    "run: its dataset's.",
+)
 @click.option(
     "--thresholds",
     type=click.Choice(["exact", "upstream"]),
@@ -440,7 +444,7 @@ def export(run_dir: Path, fmt: str, out: Path | None, as_json: bool) -> None:
 @json_option
 def convert(
     weights: Path,
-    overlay: str,
+    overlay: str | None,
     out_dir: Path,
     classes_file: Path | None,
     dataset: str | None,
@@ -452,19 +456,39 @@ def convert(
 ) -> None:
     """Convert a Lasagne-layout .npz (from bnntool train or BNN-PYNQ's Theano scripts) into the
     binary parameter folder a BNN-PYNQ overlay loads: L-P-weights.bin and L-P-thres.bin per
-    layer L and PE P, classes.txt and manifest.json.
+    layer L and PE P, classes.txt and manifest.json. Given a bnntool run folder (or its
+    weights.npz), the overlay, class names and input encoding come from its run.json.
 
     \b
     Examples:
+      bnntool convert runs/mnist-lfcW1A1-20261124-0930 --out params/
       bnntool convert run/weights.npz --overlay lfcW1A1 --dataset fashion-mnist --out params/
       bnntool convert cifar10-1w-1a.npz --overlay cnvW1A1 --out cnv/ --thresholds upstream
       bnntool convert w.npz --overlay my-folding.toml --classes names.txt --out p/ --force --json
     """
     from bnntool.convert import convert as run_convert
+    from bnntool.convert import run_record
 
     if classes_file is not None and dataset is not None:
         raise UserError("give --classes or --dataset, not both")
+    if weights.is_dir():
+        if not (weights / "weights.npz").is_file():
+            raise UserError(
+                f"{weights} has no weights.npz; give the trained weights (.npz) or a bnntool "
+                "run folder"
+            )
+        weights = weights / "weights.npz"
+    run = run_record(weights)
+    if overlay is None:
+        overlay = run.get("recipe", {}).get("overlay")
+        if not overlay:
+            raise UserError(
+                f"{weights} is not in a bnntool run folder (no run.json beside it); give "
+                "--overlay NAME|FILE"
+            )
     classes = None
+    if classes_file is None and dataset is None:
+        classes = run.get("classes")
     if classes_file is not None:
         try:
             classes = classes_file.read_text().splitlines()

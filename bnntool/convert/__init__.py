@@ -9,6 +9,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -151,16 +152,24 @@ def convert(
     )
 
 
-def run_encoding(npz_path: Path) -> InputEncoding | None:
-    """The input encoding recorded in the run.json of the .npz's run folder, if there is one."""
+def run_record(npz_path: Path) -> dict[str, Any]:
+    """The run.json of the .npz's bnntool run folder ({} if there is none)."""
     run = npz_path.parent / "run.json"
     if not run.is_file():
-        return None
+        return {}
     try:
-        raw = json.loads(run.read_text()).get("input_encoding")
+        record = json.loads(run.read_text())
     except (OSError, ValueError) as e:
         raise UserError(f"{run} is not a readable run.json ({e})") from None
-    return InputEncoding.from_dict(raw, str(run)) if raw else None
+    if not isinstance(record, dict):
+        raise UserError(f"{run} is not a bnntool run.json")
+    return record
+
+
+def run_encoding(npz_path: Path) -> InputEncoding | None:
+    """The input encoding recorded in the run.json of the .npz's run folder, if there is one."""
+    raw = run_record(npz_path).get("input_encoding")
+    return InputEncoding.from_dict(raw, str(npz_path.parent / "run.json")) if raw else None
 
 
 def check_classes(

@@ -296,7 +296,9 @@ def train(
             )
         predictions = _Evaluator(best_model, prep, data, dev).predict("test")
         _plots(out_dir, metrics, data, predictions)
-        _write_run_json(out_dir, recipe, spec, result, dev, world, limit, checkpoint is not None)
+        _write_run_json(
+            out_dir, recipe, spec, data, result, dev, world, limit, checkpoint is not None
+        )
     return result
 
 
@@ -525,7 +527,15 @@ def _write_rank_digest(out_dir: Path, rank: int, model: QuantNet) -> None:
 
 
 def _write_run_json(
-    out_dir: Path, recipe: Recipe, spec, result: RunResult, dev, world: int, limit, resumed: bool
+    out_dir: Path,
+    recipe: Recipe,
+    spec,
+    data: Data,
+    result: RunResult,
+    dev,
+    world: int,
+    limit,
+    resumed: bool,
 ) -> None:
     content = {
         "kind": "bnntool-run",
@@ -535,6 +545,7 @@ def _write_run_json(
         "overlay": spec.name,
         "input_encoding": recipe.encoding().to_dict() if spec.network == "lfc" else None,
         "dataset": recipe.dataset,
+        "classes": list(data.classes),
         "limit": limit,
         "device": str(dev),
         "processes": world,

@@ -55,6 +55,27 @@ def test_a_run_folder(tmp_path: Path, data_dir: Path, run_cli) -> None:
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_convert_takes_overlay_classes_and_encoding_from_a_run_folder(
+    tmp_path: Path, data_dir: Path, run_cli
+) -> None:
+    recipe = small_recipe(tmp_path, dataset="fashion-mnist", overlay="lfcW1A2", extra=THERMO)
+    run = tmp_path / "run"
+    assert (
+        run_cli("train", recipe, "--out", run, "--limit", "300", "--data-dir", data_dir).exit_code
+        == 0
+    )
+    result = run_cli("convert", run, "--out", tmp_path / "params", "--json")
+    assert result.exit_code == 0, result.stderr
+    manifest = json.loads((tmp_path / "params" / "manifest.json").read_text())
+    assert manifest["overlay"] == "lfcW1A2" and manifest["input_encoding"]["size"] == 20
+    assert manifest["classes"][0] == "T-shirt/top" and len(manifest["classes"]) == 10
+    # a bare .npz away from its run folder still needs --overlay, said in one line
+    lone = tmp_path / "lone.npz"
+    lone.write_bytes((run / "weights.npz").read_bytes())
+    bad = run_cli("convert", lone, "--out", tmp_path / "p2")
+    assert bad.exit_code == 2 and "--overlay" in bad.stderr and len(bad.stderr.splitlines()) == 1
+
+
 def test_the_trained_model_runs_on_the_overlay_exactly(tmp_path: Path, data_dir: Path) -> None:
     """Train, convert (exact thresholds, the run's encoding), verify against the run: every test
     image agrees; and PyTorch's own eval predictions equal the exported model's."""
