@@ -467,17 +467,11 @@ def convert(
       bnntool convert w.npz --overlay my-folding.toml --classes names.txt --out p/ --force --json
     """
     from bnntool.convert import convert as run_convert
-    from bnntool.convert import run_record
+    from bnntool.convert import run_record, weights_of
 
     if classes_file is not None and dataset is not None:
         raise UserError("give --classes or --dataset, not both")
-    if weights.is_dir():
-        if not (weights / "weights.npz").is_file():
-            raise UserError(
-                f"{weights} has no weights.npz; give the trained weights (.npz) or a bnntool "
-                "run folder"
-            )
-        weights = weights / "weights.npz"
+    weights = weights_of(weights)
     run = run_record(weights)
     if overlay is None:
         overlay = run.get("recipe", {}).get("overlay")

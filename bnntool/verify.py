@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from bnntool.convert import weights_of
 from bnntool.convert.params import read_params
 from bnntool.data import load_dataset
 from bnntool.data.imageset import ImageSet
@@ -151,14 +152,7 @@ def _fitted(model: OverlayModel, data: ImageSet, fit: bool) -> np.ndarray:
 
 
 def _trained_model(path: Path, params) -> TrainedModel:
-    if path.is_dir():
-        candidate = path / "weights.npz"
-        if not candidate.is_file():
-            raise UserError(
-                f"{path} has no weights.npz; give the trained weights (.npz) or a run folder"
-            )
-        path = candidate
-    return TrainedModel.from_npz(path, params.spec, params.encoding)
+    return TrainedModel.from_npz(weights_of(path), params.spec, params.encoding)
 
 
 def _classes(model: OverlayModel, outputs: np.ndarray, classes: int) -> np.ndarray:

@@ -152,6 +152,17 @@ def convert(
     )
 
 
+def weights_of(path: Path) -> Path:
+    """The .npz of ``path``: the file itself, or a bnntool run folder's weights.npz."""
+    if not path.is_dir():
+        return path
+    if not (path / "weights.npz").is_file():
+        raise UserError(
+            f"{path} has no weights.npz; give the trained weights (.npz) or a bnntool run folder"
+        )
+    return path / "weights.npz"
+
+
 def run_record(npz_path: Path) -> dict[str, Any]:
     """The run.json of the .npz's bnntool run folder ({} if there is none)."""
     run = npz_path.parent / "run.json"
