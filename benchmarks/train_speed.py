@@ -28,8 +28,9 @@ import torch
 from bnntool.data import fetch, load_dataset
 from bnntool.overlay import load_overlay
 from bnntool.train.data import InputPreparer
-from bnntool.train.loop import build_optimizer, train_epoch
+from bnntool.train.loop import build_optimizer, make_loss, train_epoch
 from bnntool.train.network import QuantNet
+from bnntool.train.recipe import Training
 
 HERE = Path(__file__).resolve().parent
 BREVITAS_VENV = HERE / ".venv-brevitas"
@@ -88,7 +89,7 @@ def ours(images: np.ndarray, labels: np.ndarray, threads: int, epochs: int) -> l
             targets,
             order,
             100,
-            "squared-hinge",
+            make_loss(Training(loss="squared-hinge")),
             "lfc",
             torch.device("cpu"),
         )

@@ -42,7 +42,7 @@ from bnntool.sim.readout import lfc_class
 from bnntool.train.calibrate import readout_offsets
 from bnntool.train.data import Data, InputPreparer, augment, load_data
 from bnntool.train.network import QuantNet
-from bnntool.train.recipe import Recipe, recipe_from_dict
+from bnntool.train.recipe import Recipe, Training, recipe_from_dict
 
 CHECKPOINT = "checkpoint.pt"
 WEIGHTS = "weights.npz"
@@ -116,11 +116,32 @@ def _lr(recipe: Recipe, epoch: int) -> float:
     return t.lr * (t.lr_final / t.lr) ** (epoch / t.epochs)
 
 
-def _loss(name: str, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    if name == "cross-entropy":
-        return F.cross_entropy(logits, labels)
-    target = 2 * F.one_hot(labels, logits.shape[1]).to(logits.dtype) - 1
-    return torch.clamp(1 - target * logits, min=0).pow(2).mean()
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def make_loss(t: Training) -> Loss:
+    """The recipe's loss as a function of (logits, labels).
+
+    ``squared-hinge`` (upstream's): mean of max(0, 1 - t * logit)^2 with targets t = +-1.
+    ``readout-hinge``: the same terms, but those the LFC read-out (the highest set class bit,
+    class 0 when none is set) does not look at weigh ``readout_below_weight``: the classes below
+    the label, and class 0's own bit when the label is 0. Only a wrong bit above the label, or a
+    missing label bit, changes the board's answer.
+    """
+    if t.loss == "cross-entropy":
+        return F.cross_entropy
+    below = t.readout_below_weight if t.loss == "readout-hinge" else 1.0
+
+    def hinge(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        target = 2 * F.one_hot(labels, logits.shape[1]).to(logits.dtype) - 1
+        terms = torch.clamp(1 - target * logits, min=0).pow(2)
+        if below != 1.0:
+            classes = torch.arange(logits.shape[1], device=logits.device)[None, :]
+            ignored = (classes < labels[:, None]) | ((classes == 0) & (labels[:, None] == 0))
+            terms = torch.where(ignored, terms * below, terms)
+        return terms.mean()
+
+    return hinge
 
 
 def train(
@@ -154,6 +175,11 @@ def train(
 
     base_spec = load_overlay(recipe.overlay)
     spec = encoded_spec(base_spec, recipe.encoding() if base_spec.network == "lfc" else None)
+    if recipe.training.loss == "readout-hinge" and spec.network != "lfc":
+        raise UserError(
+            f"{recipe.source or recipe.name}: training.loss = 'readout-hinge' is for LFC overlays "
+            f"(one bit per class); {recipe.overlay} outputs scores: use squared-hinge"
+        )
     if rank == 0 and not Path(recipe.dataset).is_dir():  # a user's image folder needs no fetch
         fetch(recipe.dataset, data_dir, mirror, log=log)
     if world > 1:
@@ -163,6 +189,7 @@ def train(
     prep.check(data.train.images, data.name)
     classes = len(data.classes)
     t = recipe.training
+    loss = make_loss(t)
     if t.batch_size % world:
         raise UserError(f"batch size {t.batch_size} does not split over {world} processes")
 
@@ -216,7 +243,7 @@ def train(
                 train_labels,
                 order,
                 t.batch_size,
-                t.loss,
+                loss,
                 spec.network,
                 dev,
                 rank,
@@ -225,8 +252,8 @@ def train(
             )
         if world > 1:
             _average_buffers(model, world)
-        val_loss, val_acc, _ = evaluator.evaluate("validation", t.loss)
-        _, test_acc, test_argmax = evaluator.evaluate("test", t.loss)
+        val_loss, val_acc, _ = evaluator.evaluate("validation", loss)
+        _, test_acc, test_argmax = evaluator.evaluate("test", loss)
         row = {
             "epoch": epoch + 1,
             "train_loss": total / max(seen, 1),
@@ -284,7 +311,7 @@ def train(
         arrays = best.get("arrays") or load_arrays(out_dir / WEIGHTS)
         best_model.load_arrays(arrays, str(out_dir / WEIGHTS))
         if spec.network == "lfc" and t.readout_calibration and data.validation is not None:
-            result.readout_calibration = _calibrate(best_model, arrays, prep, data, dev, t.loss)
+            result.readout_calibration = _calibrate(best_model, arrays, prep, data, dev, loss)
             _write_weights(out_dir / WEIGHTS, best_model.to_arrays())
             result.validation_accuracy = result.readout_calibration["validation_after"]
             result.test_accuracy = result.readout_calibration["test_after"]
@@ -303,7 +330,7 @@ def train(
 
 
 def _calibrate(
-    model: QuantNet, arrays: list[np.ndarray], prep: InputPreparer, data: Data, dev, loss: str
+    model: QuantNet, arrays: list[np.ndarray], prep: InputPreparer, data: Data, dev, loss: Loss
 ) -> dict[str, Any]:
     """Fit the LFC read-out offsets on the validation split (calibrate.py) into ``model``'s
     last beta; the accuracies before and after, as the board reads them out."""
@@ -337,7 +364,7 @@ def train_epoch(
     labels: torch.Tensor,
     order: np.ndarray,
     batch_size: int,
-    loss_name: str,
+    loss: Loss,
     network: str,
     dev: torch.device,
     rank: int = 0,
@@ -352,12 +379,12 @@ def train_epoch(
         index = torch.from_numpy(order[start : start + batch_size][rank::world]).to(codes.device)
         x = InputPreparer.values(codes[index].to(dev, non_blocking=True), network)
         y = labels[index].to(dev, non_blocking=True)
-        loss = _loss(loss_name, net(x), y)
+        value = loss(net(x), y)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        value.backward()
         optimizer.step()
         model.clip_weights()
-        total += float(loss.detach()) * len(index)
+        total += float(value.detach()) * len(index)
         seen += len(index)
         tick()
     return total, seen
@@ -411,7 +438,7 @@ class _Evaluator:
         self.model.train(was)
         return torch.cat(logits).numpy(), labels
 
-    def evaluate(self, split: str, loss: str) -> tuple[float | None, float | None, float | None]:
+    def evaluate(self, split: str, loss: Loss) -> tuple[float | None, float | None, float | None]:
         """Loss, accuracy as the overlay reads the output out, and the logits' argmax accuracy.
 
         An LFC overlay outputs one bit per class, (logit >= 0) with exact thresholds, and the
@@ -421,7 +448,7 @@ class _Evaluator:
         if self.splits[split] is None:
             return None, None, None
         logits, labels = self.predict(split)
-        value = float(_loss(loss, torch.from_numpy(logits), torch.from_numpy(labels)))
+        value = float(loss(torch.from_numpy(logits), torch.from_numpy(labels)))
         argmax = float((logits.argmax(1) == labels).mean() * 100)
         if self.network != "lfc":
             return value, argmax, argmax

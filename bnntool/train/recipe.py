@@ -13,7 +13,7 @@ from typing import Any
 from bnntool.encoding import InputEncoding
 from bnntool.errors import UserError
 
-LOSSES = ("squared-hinge", "cross-entropy")
+LOSSES = ("squared-hinge", "readout-hinge", "cross-entropy")
 SCHEDULES = ("exponential", "cosine")
 
 
@@ -39,6 +39,7 @@ class Training:
         "glorot"  # upstream's per-layer step scale for binarized weights; or "none"
     )
     loss: str = "squared-hinge"
+    readout_below_weight: float = 0.3  # readout-hinge: weight of the terms the read-out ignores
     dropout_input: float = 0.0
     dropout_hidden: float = 0.0
     validation: float = 0.0  # >= 1: that many last training images; < 1: that fraction; 0: none
@@ -178,6 +179,8 @@ def _validate(t: Training, source: str) -> None:
         )
     if t.epochs < 1 or t.batch_size < 1 or t.lr <= 0:
         raise RecipeError(f"{source}: training.epochs, batch_size and lr must be positive")
+    if not 0 <= t.readout_below_weight <= 1:
+        raise RecipeError(f"{source}: training.readout_below_weight must be in [0, 1]")
     if not (0 <= t.dropout_input < 1 and 0 <= t.dropout_hidden < 1) or t.validation < 0:
         raise RecipeError(f"{source}: dropouts must be in [0, 1) and validation >= 0")
 

@@ -160,6 +160,21 @@ def test_recipe_with_an_unknown_key_or_a_wrong_type(tmp_path: Path, run_cli) -> 
     assert "training.epochs = 'two' is not a int" in _error(run_cli("train", bad))
 
 
+def test_readout_loss_on_a_cnv_overlay_or_with_a_bad_weight(
+    tmp_path: Path, data_dir: Path, run_cli
+) -> None:
+    recipe = small_recipe(tmp_path, overlay="cnvW1A1")
+    recipe.write_text(
+        recipe.read_text().replace("[training]", '[training]\nloss = "readout-hinge"')
+    )
+    message = _error(run_cli("train", recipe, "--out", tmp_path / "r", "--data-dir", data_dir))
+    assert "training.loss = 'readout-hinge' is for LFC overlays" in message
+    recipe.write_text(
+        recipe.read_text().replace("[training]", "[training]\nreadout_below_weight = 2")
+    )
+    assert "training.readout_below_weight must be in [0, 1]" in _error(run_cli("train", recipe))
+
+
 def test_dataset_that_does_not_fit_the_overlay(tmp_path: Path, data_dir: Path, run_cli) -> None:
     recipe = small_recipe(tmp_path, overlay="cnvW1A1")
     message = _error(run_cli("train", recipe, "--out", tmp_path / "r", "--data-dir", data_dir))
