@@ -508,11 +508,11 @@ def _load_checkpoint(out_dir: Path, recipe: Recipe) -> dict[str, Any]:
         raise UserError(f"{path} is not a readable checkpoint ({e})") from None
     if state.get("format") != "bnntool-checkpoint-1":
         raise UserError(f"{path} is not a bnntool checkpoint")
-    saved = state["recipe"]
-    if saved != recipe.to_dict():
-        diff = sorted(
-            k for k in {**saved, **recipe.to_dict()} if saved.get(k) != recipe.to_dict().get(k)
-        )
+    # keys added to recipes since the checkpoint was written compare at their defaults
+    saved = _recipe_of(state, path).to_dict()
+    wanted = recipe.to_dict()
+    if saved != wanted:
+        diff = sorted(k for k in {**saved, **wanted} if saved.get(k) != wanted.get(k))
         raise UserError(
             f"{out_dir} was made by another recipe ({saved.get('name')}; differs in "
             f"{', '.join(diff)}); resume it with the recipe it was started with"
@@ -525,7 +525,10 @@ def saved_recipe(run_dir: Path) -> Recipe:
     path = Path(run_dir) / CHECKPOINT
     if not path.is_file():
         raise UserError(f"{run_dir} is not a bnntool run folder (no {CHECKPOINT})")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    return _recipe_of(torch.load(path, map_location="cpu", weights_only=False), path)
+
+
+def _recipe_of(state: dict[str, Any], path: Path) -> Recipe:
     raw = {k: v for k, v in state["recipe"].items() if v is not None}
     source = raw.pop("source", "")
     return recipe_from_dict(raw, source or str(path))

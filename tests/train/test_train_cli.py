@@ -188,6 +188,23 @@ def test_cuda_without_a_gpu(tmp_path: Path, run_cli) -> None:
     assert "--device cuda: this machine has no CUDA GPU" in message
 
 
+def test_resume_of_a_run_from_before_a_recipe_key_existed(
+    tmp_path: Path, data_dir: Path, run_cli
+) -> None:
+    # a checkpoint written by an older bnntool lacks keys added to recipes since
+    recipe = load_recipe(small_recipe(tmp_path, epochs=2))
+    train(recipe, tmp_path / "run", limit=200, data_dir=data_dir, stop_after=1)
+    path = tmp_path / "run" / "checkpoint.pt"
+    state = torch.load(path, weights_only=False)
+    del state["recipe"]["training"]["readout_below_weight"]
+    torch.save(state, path)
+    resumed = run_cli(
+        "train", "--resume", tmp_path / "run", "--limit", "200", "--data-dir", data_dir
+    )
+    assert resumed.exit_code == 0, resumed.stderr
+    assert torch.load(path, weights_only=False)["epoch"] == 1  # the second of two epochs
+
+
 def test_resume_of_a_folder_that_is_not_a_run(tmp_path: Path, run_cli) -> None:
     (tmp_path / "x").mkdir()
     assert "is not a bnntool run folder" in _error(run_cli("train", "--resume", tmp_path / "x"))
