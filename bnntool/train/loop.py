@@ -206,6 +206,8 @@ def train(
         start_epoch = checkpoint["epoch"] + 1
         best = checkpoint["best"]
         metrics = checkpoint["metrics"]
+        # wall time counts every session of a run (older checkpoints: the epochs' own times)
+        started -= checkpoint.get("wall_seconds", sum(m["seconds"] for m in metrics))
         log(f"resuming {out_dir} after epoch {checkpoint['epoch'] + 1} of {t.epochs}")
 
     net = model
@@ -280,7 +282,9 @@ def train(
         if rank == 0:
             if improved:
                 _write_weights(out_dir / WEIGHTS, best["arrays"])
-            _save_checkpoint(out_dir, model, optimizer, epoch, best, metrics, recipe)
+            _save_checkpoint(
+                out_dir, model, optimizer, epoch, best, metrics, recipe, time.monotonic() - started
+            )
             _write_metrics(out_dir / METRICS, metrics)
             val_text = f"validation {val_acc:.2f}%, " if val_acc is not None else ""
             log(
@@ -472,12 +476,13 @@ def _write_weights(path: Path, arrays: list[np.ndarray]) -> None:
 
 
 def _save_checkpoint(
-    out_dir: Path, model, optimizer, epoch: int, best, metrics, recipe: Recipe
+    out_dir: Path, model, optimizer, epoch: int, best, metrics, recipe: Recipe, wall: float
 ) -> None:
     state = {
         "format": "bnntool-checkpoint-1",
         "recipe": recipe.to_dict(),
         "epoch": epoch,
+        "wall_seconds": wall,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "best": best,

@@ -197,12 +197,15 @@ def test_resume_of_a_run_from_before_a_recipe_key_existed(
     path = tmp_path / "run" / "checkpoint.pt"
     state = torch.load(path, weights_only=False)
     del state["recipe"]["training"]["readout_below_weight"]
+    state["wall_seconds"] = 1000.0  # as if the first session had taken that long
     torch.save(state, path)
     resumed = run_cli(
         "train", "--resume", tmp_path / "run", "--limit", "200", "--data-dir", data_dir
     )
     assert resumed.exit_code == 0, resumed.stderr
     assert torch.load(path, weights_only=False)["epoch"] == 1  # the second of two epochs
+    # the run's wall time counts both sessions
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["wall_seconds"] >= 1000
 
 
 def test_resume_of_a_folder_that_is_not_a_run(tmp_path: Path, run_cli) -> None:
