@@ -324,7 +324,8 @@ def train(
     as_json: bool,
 ) -> None:
     """Train BNN-PYNQ's LFC or CNV network from a recipe, and write a run folder: weights.npz
-    (the best validation epoch, in the upstream .npz layout that `bnntool convert` takes),
+    (the best validation epoch, or the last when the recipe holds no validation split out, in
+    the upstream .npz layout that `bnntool convert` takes),
     checkpoint.pt, metrics.csv, curves.png, confusion.png and run.json.
 
     RECIPE is a shipped recipe (`python -m bnntool.resources training` lists them), a dataset
