@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from bnntool.build.config_h import render
 from bnntool.convert import layer_memories
 from bnntool.convert.npz import read_npz
 from bnntool.convert.params import write_layer
+from bnntool.hw.config_h import render
 from bnntool.overlay import OverlaySpec, pad_to, spec_from_dict
 
 __all__ = ["convertCNVNetwork", "convertFCNetwork", "padTo"]

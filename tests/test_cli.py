@@ -32,6 +32,14 @@ def test_help_lists_the_stages(run_cli) -> None:
     assert [line.split()[0] for line in commands if not line.startswith("    ")] == STAGES
 
 
+def test_help_names_each_command_once_and_shows_the_pipeline(run_cli) -> None:
+    text = run_cli("--help").stdout
+    for command in STAGES:
+        assert len(re.findall(rf"^  {command} ", text, flags=re.M)) == 1, command
+    example = text.split("Example")[1].split("Options:")[0]
+    assert "bnntool pipeline fashion-mnist" in example
+
+
 def test_only_built_stages_are_commands() -> None:
     # A stage that is not built yet is absent, not a stub.
     assert sorted(cli.commands) == sorted(STAGES)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bnntool.build.config_h import layer_defines, render
+from bnntool.hw.config_h import layer_defines, render
 from bnntool.overlay import SpecError, load_overlay, spec_from_dict, stock_names
 from tests.conftest import REPO
 

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bnntool.artifacts import output_folder, write_manifest
-from bnntool.build.boards import Board, get_board
-from bnntool.build.plan import Estimate, check_fits
-from bnntool.build.reports import parse_hls, parse_timing, parse_utilization
-from bnntool.build.sources import (
+from bnntool.errors import UserError
+from bnntool.hw.boards import Board, get_board
+from bnntool.hw.plan import Estimate, check_fits
+from bnntool.hw.reports import parse_hls, parse_timing, parse_utilization
+from bnntool.hw.sources import (
     HLS_PROJECT,
     HLSLIB_COMMIT,
     VIVADO_PROJECT,
@@ -38,8 +39,7 @@ from bnntool.build.sources import (
     write_sources,
     write_text,
 )
-from bnntool.build.tools import HLSLIB_MARKER, HLSLIB_URL, Tool, get_hlslib, get_tool
-from bnntool.errors import UserError
+from bnntool.hw.tools import HLSLIB_MARKER, HLSLIB_URL, Tool, get_hlslib, get_tool
 from bnntool.overlay import OverlaySpec, load_overlay
 
 STATE = "build.json"

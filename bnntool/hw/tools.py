@@ -13,8 +13,8 @@ from pathlib import Path
 
 import platformdirs
 
-from bnntool.build.sources import HLSLIB_COMMIT
 from bnntool.errors import UserError
+from bnntool.hw.sources import HLSLIB_COMMIT
 
 # finn-hlslib at the pinned commit was ported to Vivado HLS 2019.2; Vivado HLS ends with 2020.1
 # (later releases ship Vitis HLS, which these sources are not written for).

@@ -6,7 +6,7 @@ FPS = fabric clock / max(cycles).
 
 Resource model, calibrated on upstream's published Pynq-Z1/Z2 figures (spec 7): the five stock
 overlays come out within 12 % of their LUTs and BRAM tiles, none above the part
-(tests/build/test_plan.py).
+(tests/hw/test_plan.py).
 * BRAM18: each PE's weight memory (WMEM words of SIMD x weight bits) in the BRAM18 aspect ratio
   that needs fewest blocks (16K x 1 ... 512 x 36); the sliding-window line buffers of each
   convolution (K + 1 blocks of IFM_DIM * IFM_CH / SIMD words of SIMD x input bits); thresholds
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bnntool.build.boards import Board
 from bnntool.errors import UserError
+from bnntool.hw.boards import Board
 from bnntool.overlay import WORD_BITS, LayerSpec, OverlaySpec, load_overlay, spec_from_dict
 
 # BRAM18 aspect ratios (depth, width)
@@ -288,7 +288,7 @@ def to_toml(raw: dict[str, Any]) -> str:
 
 
 def write_spec(raw: dict[str, Any], path: Path) -> None:
-    from bnntool.build.sources import write_text
+    from bnntool.hw.sources import write_text
 
     try:
         write_text(path, to_toml(raw))

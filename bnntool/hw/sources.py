@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
 
-from bnntool.build.boards import Board
-from bnntool.build.config_h import render as render_config_h
 from bnntool.errors import UserError
+from bnntool.hw.boards import Board
+from bnntool.hw.config_h import render as render_config_h
 from bnntool.overlay import WORD_BITS, LayerSpec, OverlaySpec
 from bnntool.resources import shipped_dir
 

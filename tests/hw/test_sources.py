@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bnntool.build.boards import BOARDS, get_board
-from bnntool.build.config_h import layer_defines
-from bnntool.build.sources import HLSLIB_COMMIT, Csim, render_top, write_sources
 from bnntool.errors import UserError
+from bnntool.hw.boards import BOARDS, get_board
+from bnntool.hw.config_h import layer_defines
+from bnntool.hw.sources import HLSLIB_COMMIT, Csim, render_top, write_sources
 from bnntool.overlay import load_overlay
 
 HERE = Path(__file__).resolve().parent

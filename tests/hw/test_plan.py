@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bnntool.build.boards import BOARDS
-from bnntool.build.plan import bram18, estimate, plan
 from bnntool.errors import UserError
+from bnntool.hw.boards import BOARDS
+from bnntool.hw.plan import bram18, estimate, plan
 from bnntool.overlay import load_overlay
 
 # Spec 7: LUTs and BRAM tiles on the Pynq-Z1/Z2 (Vivado 2018.2), all meeting timing.

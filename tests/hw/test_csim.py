@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bnntool.build.boards import get_board
-from bnntool.build.sources import write_sources
+from bnntool.hw.boards import get_board
+from bnntool.hw.sources import write_sources
 from bnntool.overlay import load_overlay
 
 _HLSLIB = os.environ.get("BNNTOOL_HLSLIB")
