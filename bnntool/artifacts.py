@@ -1,22 +1,33 @@
-"""Artefact folders: written whole or not at all, each with a manifest.json of what made it."""
+"""Artefacts: files and folders written whole or not at all, each folder with a manifest.json.
+
+Every file bnntool writes goes to a temporary name beside its destination (``.NAME.PID-TOKEN
+.partial``) and is renamed into place when complete; a folder is assembled the same way and
+replaces an existing one only if bnntool made that one for the same kind of output. Leftovers of
+a process that was killed (its PID no longer runs) are removed, or for a folder that was being
+replaced, put back, by the next write to the same destination.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
+import math
 import os
+import re
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from bnntool import __version__
-from bnntool.errors import UserError
+from bnntool.errors import UserError, WriteError
 
 MANIFEST = "manifest.json"
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{8}\.(?P<what>partial|old)$")
 
 
 def sha256_file(path: Path) -> str:
@@ -27,34 +38,228 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+# ---------------------------------------------------------------------------------------------
+# Numbers as people read them
+
+
+def tidy(value: Any) -> Any:
+    """``value`` with every float rounded to 12 significant digits (82.19999999999999 -> 82.2),
+    so that JSON and CSV show what was computed, not binary noise; non-finite floats -> None."""
+    if isinstance(value, float):
+        return float(f"{value:.12g}") if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: tidy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [tidy(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+
+
+def write_error(path: Path, e: OSError, hint: str = "") -> WriteError:
+    """A failed write as one line naming the file and what to do."""
+    reason = e.strerror or str(e)
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = hint or "free space there or write elsewhere"
+    elif e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        hint = hint or "write somewhere you may write"
+    return WriteError(f"cannot write {path}: {reason}" + (f"; {hint}" if hint else ""))
+
+
+def _temp_name(dest: Path, what: str) -> Path:
+    return dest.with_name(f".{dest.name}.{os.getpid()}-{secrets.token_hex(4)}.{what}")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_leftovers(dest: Path) -> list[Path]:
+    """Remove what a killed bnntool process left beside ``dest`` while writing it: partial files
+    and folders are deleted; a previous ``dest`` that was being replaced is put back if ``dest``
+    is missing. Only names of bnntool's own pattern, of processes that no longer run."""
+    dest = Path(os.path.abspath(dest))
+    removed: list[Path] = []
+    try:
+        entries = list(dest.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in sorted(entries, key=lambda p: p.name.endswith(".partial")):
+        match = _LEFTOVER.match(entry.name)
+        if not match or match["name"] != dest.name or _alive(int(match["pid"])):
+            continue
+        with contextlib.suppress(OSError):
+            if match["what"] == "old" and not os.path.lexists(dest):
+                os.replace(entry, dest)  # the replaced folder comes back: nothing is lost
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry)
+    return removed
+
+
 @contextlib.contextmanager
-def output_folder(dest: Path, *, force: bool, option: str = "--out") -> Iterator[Path]:
-    """Yield a fresh temporary folder beside ``dest``; when the block succeeds, it becomes
-    ``dest`` (replacing an existing one only with ``force``). On any error nothing is left."""
-    dest = Path(dest)
-    if dest.exists() and not force:
-        raise UserError(f"output folder {dest} exists; choose another {option} or add --force")
+def atomic_file(path: str | os.PathLike[str], mode: str = "wb", hint: str = "") -> Iterator[IO]:
+    """Open a temporary file beside ``path``; it becomes ``path`` when the block succeeds. On
+    any error it is removed, and a failed write is a :class:`UserError` naming ``path``."""
+    path = Path(path)
+    clean_leftovers(path)
+    tmp = _temp_name(path, "partial")
+    try:
+        with open(tmp, mode) as f:
+            yield f
+            f.flush()
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(e, OSError):
+            raise write_error(path, e, hint) from None
+        raise
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes, hint: str = "") -> None:
+    with atomic_file(path, "wb", hint) as f:
+        f.write(data)
+
+
+def write_text(path: str | os.PathLike[str], text: str, hint: str = "") -> None:
+    with atomic_file(path, "w", hint) as f:
+        f.write(text)
+
+
+def write_json(path: str | os.PathLike[str], value: Any, hint: str = "") -> None:
+    write_text(path, json.dumps(tidy(value), indent=2, ensure_ascii=False) + "\n", hint)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# ---------------------------------------------------------------------------------------------
+# Folders
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _refuse_unsafe(dest: Path, option: str) -> None:
+    cwd = Path(os.getcwd()).resolve()
+    real = Path(os.path.abspath(dest)).resolve()
+    if _inside(cwd, real):
+        raise UserError(
+            f"{option} {dest} is the current folder or holds it; bnntool writes a folder whole "
+            f"and would have to replace it: choose a new folder, e.g. {option} params"
+        )
+    if real == Path(real.anchor) or real == Path.home().resolve():
+        raise UserError(f"{option} {dest} is not a folder bnntool may replace; choose a new one")
+
+
+def check_replaceable(dest: Path, kind: str | None, option: str = "--out") -> None:
+    """``--force`` replaces only a folder that bnntool made for the same kind of output and that
+    holds nothing else: its manifest says so and lists every other file in it."""
+    manifest = read_manifest(dest, quiet=True)
+    made = (manifest or {}).get("kind")
+    if manifest is None or made is None or (kind is not None and made != kind):
+        what = f"a {made} folder" if made else "not a folder bnntool wrote"
+        raise UserError(
+            f"{option} {dest} exists and is {what}; --force replaces only an earlier "
+            f"{kind or 'bnntool'} output: choose another {option}"
+        )
+    listed = set(manifest.get("files", {})) | {MANIFEST}
+    foreign = sorted(
+        str(p.relative_to(dest))
+        for p in dest.rglob("*")
+        if (p.is_file() or p.is_symlink()) and str(p.relative_to(dest)) not in listed
+    )
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
+        raise UserError(
+            f"{option} {dest} holds {len(foreign)} files bnntool did not write there ({shown}); "
+            f"--force will not delete them: move them or choose another {option}"
+        )
+
+
+@contextlib.contextmanager
+def output_folder(
+    dest: str | os.PathLike[str],
+    *,
+    force: bool,
+    kind: str | None = None,
+    inputs: tuple[Path, ...] = (),
+    option: str = "--out",
+) -> Iterator[Path]:
+    """Yield a fresh temporary folder beside ``dest``; when the block succeeds it becomes
+    ``dest``. An existing empty ``dest`` is taken; a non-empty one is replaced only with
+    ``force``, only if bnntool wrote it as a ``kind`` folder (:func:`check_replaceable`) and
+    never if it holds one of ``inputs``. On any error nothing is left and nothing replaced."""
+    shown = Path(dest)
+    dest = Path(os.path.abspath(dest))
     if dest.exists() and not dest.is_dir():
-        raise UserError(f"{option} {dest} is a file, not a folder")
+        raise UserError(f"{option} {shown} is a file, not a folder; choose another {option}")
+    _refuse_unsafe(shown, option)
+    for source in inputs:
+        if _inside(Path(os.path.abspath(source)).resolve(), dest.resolve()):
+            raise UserError(
+                f"{option} {shown} holds the input {source}; writing there would replace it: "
+                f"choose another {option}"
+            )
+    clean_leftovers(dest)
+    replacing = dest.is_dir() and any(dest.iterdir())
+    if replacing and not force:
+        raise UserError(
+            f"output folder {shown} exists; choose another {option} or add --force to replace "
+            "an earlier output"
+        )
+    if replacing:
+        check_replaceable(shown, kind, option)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
+        tmp = _temp_name(dest, "partial")
+        tmp.mkdir()
     except OSError as e:
-        raise UserError(
-            f"cannot write {dest}: {e.strerror or e}; choose another {option}"
-        ) from None
+        where = Path(e.filename) if e.filename else dest
+        raise write_error(where, e, f"choose another {option}") from None
     try:
         yield tmp
+        for folder in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
+            os.chmod(folder, 0o777 & ~_umask())
         if dest.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
-            os.replace(dest, old / dest.name)
-            os.replace(tmp, dest)
+            old = _temp_name(dest, "old")
+            os.replace(dest, old)
+            try:
+                os.replace(tmp, dest)
+            except BaseException:
+                os.replace(old, dest)
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise write_error(Path(e.filename) if e.filename else dest, e) from None
         raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Manifests
 
 
 def write_manifest(folder: Path, content: dict[str, Any]) -> dict[str, Any]:
@@ -71,16 +276,32 @@ def write_manifest(folder: Path, content: dict[str, Any]) -> dict[str, Any]:
         **content,
         "files": files,
     }
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    write_json(folder / MANIFEST, manifest)
     return manifest
 
 
-def read_manifest(folder: Path) -> dict[str, Any] | None:
-    """A folder's manifest, or None if it has none (e.g. Xilinx's own parameter folders)."""
+def read_manifest(folder: Path, *, quiet: bool = False) -> dict[str, Any] | None:
+    """A folder's manifest, or None if it has none (e.g. Xilinx's own parameter folders).
+    An unreadable one is an error, or None with ``quiet``."""
     path = Path(folder) / MANIFEST
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        manifest = json.loads(path.read_text())
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
+        return manifest
     except (OSError, ValueError) as e:
+        if quiet:
+            return None
         raise UserError(f"{path} is not a readable manifest ({e})") from None
+
+
+def changed_files(folder: Path, manifest: dict[str, Any] | None) -> list[str]:
+    """The files of ``folder`` whose sha256 differs from its manifest's (missing ones too)."""
+    changed = []
+    for name, digest in (manifest or {}).get("files", {}).items():
+        path = Path(folder) / name
+        if not path.is_file() or sha256_file(path) != digest:
+            changed.append(name)
+    return changed

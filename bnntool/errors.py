@@ -10,6 +10,8 @@ from __future__ import annotations
 class UserError(Exception):
     """Bad input or environment that the user can fix; shown as one line, exit code 2."""
 
+    exit_code = 2
+
     def __init__(self, message: str) -> None:
         # One line, always: a multi-line message would break log parsers and CI scripts.
         super().__init__(" ".join(str(message).split()))
@@ -33,3 +35,13 @@ class ChecksumError(DownloadError):
 
 class FormatError(UserError):
     """A file exists but its content is not in the expected format (bad magic, truncated)."""
+
+
+class WriteError(UserError):
+    """A file or folder could not be written (disk full, read-only, no permission)."""
+
+
+class Interrupted(UserError):
+    """The user stopped a command (Ctrl-C); the message says what was kept and how to go on."""
+
+    exit_code = 130

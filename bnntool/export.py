@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bnntool.artifacts import write_bytes
 from bnntool.convert.matrices import quantize_trained
 from bnntool.convert.npz import read_npz
 from bnntool.encoding import InputEncoding, encoded_spec
@@ -36,13 +37,32 @@ def _onnx() -> tuple:
     return onnx, helper, numpy_helper
 
 
+def find_run(folder: Path) -> Path:
+    """A finished run folder: ``folder`` itself, or the ``run/`` of a bnntool pipeline folder."""
+    for candidate in (folder, folder / "run"):
+        if (candidate / "run.json").is_file() and (candidate / "weights.npz").is_file():
+            return candidate
+    if (folder / "checkpoint.pt").is_file() or (folder / "run" / "checkpoint.pt").is_file():
+        raise UserError(
+            f"{folder} holds a run that has not finished (a checkpoint, no run.json yet); "
+            "finish it with bnntool train --resume (or the same bnntool pipeline command)"
+        )
+    raise UserError(
+        f"{folder} is not a finished bnntool run (no run.json and weights.npz, nor a pipeline's "
+        "run/ folder holding them); give the folder bnntool train or bnntool pipeline wrote"
+    )
+
+
 def run_spec(run_dir: Path) -> tuple[OverlaySpec, InputEncoding | None, Path]:
-    """The overlay spec (with the run's input encoding) and weights of a run folder."""
+    """The overlay spec (with the run's input encoding) and weights of a run folder (or of a
+    pipeline folder's run/)."""
+    run_dir = find_run(run_dir)
     run_json = run_dir / "run.json"
     weights = run_dir / "weights.npz"
-    if not run_json.is_file() or not weights.is_file():
-        raise UserError(f"{run_dir} is not a finished bnntool run (no run.json or weights.npz)")
-    run = json.loads(run_json.read_text())
+    try:
+        run = json.loads(run_json.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{run_json} is not a readable run.json ({e})") from None
     encoding = InputEncoding.from_dict(run["input_encoding"]) if run.get("input_encoding") else None
     base = load_overlay(run["recipe"]["overlay"])
     return encoded_spec(base, encoding), encoding, weights
@@ -145,9 +165,10 @@ def to_qonnx(spec: OverlaySpec, weights: Path, batch: int = 1) -> object:
 
 
 def export_qonnx(run_dir: Path, out: Path | None = None) -> Path:
-    """Write the run's network as QONNX (default: RUN_DIR/model.qonnx.onnx)."""
-    onnx, _, _ = _onnx()
-    spec, _, weights = run_spec(Path(run_dir))
+    """Write the run's network as QONNX (default: model.qonnx.onnx in the run folder)."""
+    _onnx()  # a one-line error without the onnx package
+    run_dir = find_run(Path(run_dir))
+    spec, _, weights = run_spec(run_dir)
     model = to_qonnx(spec, weights)
     try:  # with qonnx installed, annotate every tensor's shape and datatype for FINN
         from qonnx.core.modelwrapper import ModelWrapper
@@ -157,8 +178,6 @@ def export_qonnx(run_dir: Path, out: Path | None = None) -> Path:
         model = ModelWrapper(model).transform(InferShapes()).transform(InferDataTypes()).model
     except ImportError:
         pass
-    target = Path(out) if out else Path(run_dir) / "model.qonnx.onnx"
-    tmp = target.with_name(f".{target.name}.partial")
-    onnx.save(model, str(tmp))
-    tmp.replace(target)
+    target = Path(out) if out else run_dir / "model.qonnx.onnx"
+    write_bytes(target, model.SerializeToString(), "choose another --out")
     return target

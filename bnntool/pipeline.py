@@ -16,12 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bnntool.artifacts import MANIFEST, read_manifest, sha256_file
+from bnntool.artifacts import MANIFEST, read_manifest, sha256_file, write_json
 from bnntool.convert import convert, run_encoding
-from bnntool.data import fetch, get_dataset
+from bnntool.data import check_fetched, fetch, get_dataset
+from bnntool.data.locations import resolve_data_dir
 from bnntool.encoding import encoded_spec
-from bnntool.errors import UserError
+from bnntool.errors import Interrupted, UserError
 from bnntool.overlay import OverlaySpec, load_overlay
+from bnntool.train.recipe import recipe_from_dict
 from bnntool.verify import VerifyReport, verify
 
 DEFAULT_OVERLAY = {
@@ -88,16 +90,21 @@ def run_pipeline(
     step = 1
 
     log(f"[{step}/{total}] fetch {info.name}")
-    fetched = fetch(info.name, data_dir, mirror, log=log)
-    result.stages.append(
-        StageResult("fetch", "skipped" if fetched.fetched == 0 else "done", str(fetched.directory))
-    )
+    folder = resolve_data_dir(data_dir) / info.name
+    if all((folder / f.name).is_file() for f in info.files):
+        check_fetched(info.name, data_dir)
+        result.stages.append(StageResult("fetch", "skipped", f"{folder} (checked)"))
+    else:
+        fetched = fetch(info.name, data_dir, mirror, log=log)
+        result.stages.append(StageResult("fetch", "done", str(fetched.directory)))
     if chosen is not None:
         step += 1
         log(f"[{step}/{total}] train {chosen.name} ({chosen.training.epochs} epochs)")
-        result.stages.append(
-            _train_stage(chosen, run_dir, device, data_dir, mirror, train_limit, log)
-        )
+        try:
+            stage = _train_stage(chosen, run_dir, device, data_dir, mirror, train_limit, log)
+        except Interrupted as e:
+            raise Interrupted(f"{e}; or run the same bnntool pipeline command again") from None
+        result.stages.append(stage)
 
     step += 1
     log(f"[{step}/{total}] convert {weights_path} for {spec.name}")
@@ -120,13 +127,25 @@ def _train_stage(recipe, run_dir: Path, device: str, data_dir, mirror, limit, lo
     from bnntool.train.loop import CHECKPOINT, RUN_JSON
 
     if (run_dir / RUN_JSON).is_file():
-        done = json.loads((run_dir / RUN_JSON).read_text())
-        if done.get("recipe") == recipe.to_dict() and done.get("limit") == limit:
+        done = _run_json(run_dir / RUN_JSON)
+        try:
+            same = (
+                recipe_from_dict(
+                    {k: v for k, v in done["recipe"].items() if v is not None and k != "source"},
+                    str(run_dir / RUN_JSON),
+                ).identity()
+                == recipe.identity()
+            )
+        except (KeyError, TypeError, AttributeError, UserError):
+            same = False
+        if same and done.get("limit") == limit:
             return StageResult(
                 "train", "skipped", f"{run_dir} is trained ({done['test_accuracy']:.2f}% test)"
             )
+        what = "recipe" if not same else f"--train-limit (it used {done.get('limit')})"
         raise UserError(
-            f"{run_dir} holds a run of another recipe or settings; choose another --out"
+            f"{run_dir} holds a finished run of another {what}; choose another --out, or give "
+            "the options it was made with"
         )
     resume = (run_dir / CHECKPOINT).is_file()
     trained = train(
@@ -176,12 +195,24 @@ def _verify_stage(
         "limit": limit,
         "dataset": dataset,
     }
-    if report.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == inputs:
-        saved = json.loads(report.read_text())
+    if report.is_file() and stamp.is_file() and _run_json(stamp) == inputs:
+        saved = _run_json(report)
         return _report_from_json(saved), StageResult("verify", "skipped", f"{report} is up to date")
     result = verify(params, dataset, against=weights, limit=limit, data_dir=data_dir, report=report)
-    stamp.write_text(json.dumps(inputs, indent=2) + "\n")
+    write_json(stamp, inputs)
     return result, StageResult("verify", "done", f"{result.images} images")
+
+
+def _run_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(
+            f"{path} is not readable JSON ({e}); remove it to redo that stage"
+        ) from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path} is not a bnntool record; remove it to redo that stage")
+    return value
 
 
 def _report_from_json(saved: dict) -> VerifyReport:

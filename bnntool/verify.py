@@ -9,7 +9,6 @@ first layer where activations differ.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from bnntool.artifacts import atomic_file, write_error, write_json
 from bnntool.convert import weights_of
 from bnntool.convert.params import read_params
 from bnntool.data import load_dataset
@@ -73,11 +73,13 @@ def verify(
     data_dir: str | os.PathLike[str] | None = None,
     fit: bool = False,
     report: str | os.PathLike[str] | None = None,
+    allow_edited: bool = False,
 ) -> VerifyReport:
-    """Verify a parameter folder; see the module docstring."""
+    """Verify a parameter folder; see the module docstring. A folder whose files differ from its
+    manifest's sha256 is refused unless ``allow_edited``."""
     if limit is not None and limit < 1:
         raise UserError(f"--limit {limit}: give at least 1 image")
-    params = read_params(Path(params_dir), overlay)
+    params = read_params(Path(params_dir), overlay, allow_edited=allow_edited)
     model = OverlayModel(params)
     data = load_dataset(dataset, split, data_dir)
     if limit is not None:
@@ -215,21 +217,20 @@ def _write_report(
         else Path(f"verify-{Path(result.params).name}-{result.dataset}-{result.split}.json")
     )
     png = path.with_suffix(".png")
+    hint = "choose another --report"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        result.report_json = str(path)
-        result.confusion_png = str(png)
-        _confusion_png(result, class_names, png)
-        tmp = path.with_name(f".{path.name}.partial")
-        tmp.write_text(json.dumps(asdict(result), indent=2) + "\n")
-        tmp.replace(path)
     except OSError as e:
-        raise UserError(
-            f"cannot write the report {path}: {e.strerror or e}; choose another --report"
-        ) from None
+        raise write_error(path, e, hint) from None
+    result.report_json = str(path)
+    result.confusion_png = str(png)
+    _confusion_png(result, class_names, png, hint)
+    write_json(path, asdict(result), hint)
 
 
-def _confusion_png(result: VerifyReport, class_names: tuple[str, ...], path: Path) -> None:
+def _confusion_png(
+    result: VerifyReport, class_names: tuple[str, ...], path: Path, hint: str
+) -> None:
     import matplotlib.pyplot as plt
 
     from bnntool.plots import confusion_figure
@@ -241,7 +242,8 @@ def _confusion_png(result: VerifyReport, class_names: tuple[str, ...], path: Pat
     fig = confusion_figure(
         np.array(result.confusion), list(class_names), title, "predicted by the overlay model"
     )
-    tmp = path.with_name(f".{path.name}.partial.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with atomic_file(path, "wb", hint) as f:
+            fig.savefig(f, format="png", dpi=120)
+    finally:
+        plt.close(fig)

@@ -10,6 +10,7 @@ Passwords come only from an environment variable named by the user or an interac
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import re
 import select
@@ -23,6 +24,11 @@ from pathlib import Path
 import paramiko
 
 from bnntool.errors import UserError
+
+# paramiko's transport thread logs its own failures (with a traceback) through the "paramiko"
+# logger, which Python would print to stderr; bnntool reports each failure once, in one line.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
 
 DEFAULT_USER = "xilinx"  # the PYNQ image's user
 CONNECT_TIMEOUT = 15.0
@@ -108,6 +114,7 @@ def resolve(
         identities = (os.path.expanduser(identity),)
         if not Path(identities[0]).is_file():
             raise UserError(f"--identity {identity} does not exist; give a private key file")
+        _check_private_key(Path(identities[0]), identity)
     else:
         configured = found.get("identityfile") or []
         identities = tuple(
@@ -132,6 +139,27 @@ def resolve(
         password_env=password_env,
         accept_new_host_key=accept_new_host_key,
     )
+
+
+_PUBLIC_KEY = re.compile(rb"^(ssh-|ecdsa-|sk-ssh-|sk-ecdsa-)[A-Za-z0-9@.-]+ [A-Za-z0-9+/=]{20,}")
+
+
+def _check_private_key(path: Path, given: str) -> None:
+    """Refuse a public key (or a file that is no key) given as --identity, before connecting."""
+    try:
+        head = path.read_bytes()[:4096].lstrip()
+    except OSError as e:
+        raise UserError(f"--identity {given}: cannot read it ({e.strerror or e})") from None
+    if _PUBLIC_KEY.match(head) or head.startswith(b"---- BEGIN SSH2 PUBLIC KEY"):
+        private = given[:-4] if given.endswith(".pub") else "the file without .pub"
+        raise UserError(
+            f"--identity {given} is a public key; give the private key, e.g. --identity {private}"
+        )
+    if b"PRIVATE KEY-----" not in head:
+        raise UserError(
+            f"--identity {given} is not a private key file (no '-----BEGIN ... PRIVATE KEY-----' "
+            "line); give the private key, e.g. ~/.ssh/id_ed25519"
+        )
 
 
 class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
@@ -333,6 +361,20 @@ def connect(target: Target, *, interactive: bool | None = None) -> Connection:
         except (OSError, EOFError, paramiko.SSHException) as e:
             client.close()
             reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e)
+            if "protocol banner" in str(e):
+                raise BoardError(
+                    f"{target.name}: {target.hostname}:{target.port} answers, but not as an SSH "
+                    "server (no SSH banner); check --port (SSH is usually on 22) and --host"
+                ) from None
+            if (
+                isinstance(e, paramiko.SSHException)
+                and "key" in str(e).lower()
+                and ("private" in str(e).lower() or "passphrase" in str(e).lower())
+            ):
+                raise BoardError(
+                    f"{target.name}: the key {', '.join(target.identities) or 'given'} cannot be "
+                    f"used ({reason}); give another --identity or load it into ssh-agent"
+                ) from None
             raise BoardError(
                 f"{target.name}: cannot connect to {target.hostname}:{target.port} ({reason}); "
                 "check --host, --port and that the board's SSH server runs"

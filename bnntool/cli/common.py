@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from bnntool.artifacts import tidy
+
 
 def _jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -24,7 +26,7 @@ def _jsonable(value: Any) -> Any:
 
 def emit_json(value: Any) -> None:
     """Write one JSON document to stdout (what ``--json`` promises scripts)."""
-    click.echo(json.dumps(_jsonable(value), indent=2))
+    click.echo(json.dumps(tidy(_jsonable(value)), indent=2, ensure_ascii=False))
 
 
 def human_size(n: int) -> str:

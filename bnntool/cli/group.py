@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from bnntool import __version__
-from bnntool.errors import UserError
+from bnntool.errors import Interrupted, UserError
 
 DEBUG_ENV = "BNNTOOL_DEBUG"
 
@@ -41,18 +41,49 @@ class _Group(click.Group):
         sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
+        debug = bool(ctx.params.get("debug"))
         try:
             return super().invoke(ctx)
+        except click.exceptions.Exit:
+            raise
+        except Interrupted as e:
+            if debug:
+                raise
+            click.echo(f"bnntool: interrupted: {e}", err=True)
+            ctx.exit(e.exit_code)
         except UserError as e:
-            if ctx.params.get("debug"):
+            if debug:
                 raise
             click.echo(f"bnntool: error: {e}", err=True)
-            ctx.exit(2)
+            ctx.exit(e.exit_code)
         except KeyboardInterrupt:
-            if ctx.params.get("debug"):
+            if debug:
                 raise
             click.echo("bnntool: interrupted", err=True)
             ctx.exit(130)
+        except OSError as e:
+            # The environment (a file, a disk, a device) failed where no stage expected it.
+            if debug:
+                raise
+            where = f" {e.filename}" if e.filename else ""
+            click.echo(
+                f"bnntool: error: cannot use{where}: {e.strerror or e}; run again with --debug "
+                "for the details",
+                err=True,
+            )
+            ctx.exit(2)
+        except (click.ClickException, click.Abort):
+            raise
+        except Exception as e:
+            if debug:
+                raise
+            text = " ".join(str(e).split())[:200]
+            click.echo(
+                f"bnntool: internal error ({type(e).__name__}: {text}); please report it with "
+                "the output of the same command run with --debug",
+                err=True,
+            )
+            ctx.exit(1)
 
     ORDER = (
         "fetch", "datasets", "train", "convert", "verify", "pipeline",

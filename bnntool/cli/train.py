@@ -25,7 +25,11 @@ from bnntool.cli.common import (
 )
 @click.option("--epochs", type=click.IntRange(1), help="Override the recipe's epochs.")
 @click.option("--batch-size", type=click.IntRange(1), help="Override the recipe's batch size.")
-@click.option("--lr", type=float, help="Override the recipe's starting learning rate.")
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Override the recipe's starting learning rate.",
+)
 @click.option("--seed", type=int, help="Override the recipe's seed.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--gpus", type=click.IntRange(1), help="Train on N GPUs of this machine (torchrun).")

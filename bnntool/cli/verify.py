@@ -37,6 +37,11 @@ from bnntool.cli.common import (
     "--fit", is_flag=True, help="Resize and recolour dataset images to the overlay's input."
 )
 @click.option(
+    "--allow-edited",
+    is_flag=True,
+    help="Verify a folder whose files no longer match its manifest's sha256 (edited on purpose).",
+)
+@click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
     help="JSON report path (default: ./verify-<folder>-<dataset>-<split>.json); the "
@@ -53,6 +58,7 @@ def verify(
     limit: int | None,
     fit: bool,
     report: Path | None,
+    allow_edited: bool,
     data_dir: Path | None,
     as_json: bool,
 ) -> None:
@@ -79,6 +85,7 @@ def verify(
         data_dir=data_dir,
         fit=fit,
         report=report,
+        allow_edited=allow_edited,
     )
     if as_json:
         emit_json(result)

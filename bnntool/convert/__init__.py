@@ -31,6 +31,7 @@ from bnntool.errors import UserError
 from bnntool.overlay import LayerSpec, OverlaySpec, load_overlay
 
 MODES = ("exact", "upstream")
+PARAMS_KIND = "bnntool-params"
 
 __all__ = [
     "MODES",
@@ -102,6 +103,7 @@ def convert(
         raise UserError(f"unknown threshold mode {thresholds!r}; use exact or upstream")
     base = overlay if isinstance(overlay, OverlaySpec) else load_overlay(overlay)
     npz_path = Path(npz_path)
+    check_trained_for(base, npz_path)
     if encoding is None:
         encoding = run_encoding(npz_path)
     spec = encoded_spec(base, encoding)
@@ -112,7 +114,7 @@ def convert(
     notes: list[str] = []
     reports = []
     out_dir = Path(out_dir)
-    with output_folder(out_dir, force=force) as tmp:
+    with output_folder(out_dir, force=force, kind=PARAMS_KIND, inputs=(npz_path,)) as tmp:
         for layer, params in zip(spec.layers, weights, strict=True):
             wmem, tmem, report = layer_memories(layer, params, thresholds)
             write_layer(tmp, layer, wmem, tmem)
@@ -122,7 +124,7 @@ def convert(
         write_manifest(
             tmp,
             {
-                "kind": "bnntool-params",
+                "kind": PARAMS_KIND,
                 "overlay": spec.name,
                 "overlay_spec": spec.to_json(),
                 "input_encoding": encoding.to_dict()
@@ -175,6 +177,49 @@ def run_record(npz_path: Path) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise UserError(f"{run} is not a bnntool run.json")
     return record
+
+
+def precisions(spec: OverlaySpec) -> str:
+    """What a trained network fixes about an overlay: per layer its kind, size, and weight and
+    activation precisions (the folding, SIMD and PE, may differ)."""
+    return "; ".join(
+        f"layer {ly.index} {ly.kind} {ly.in_channels}->{ly.out_channels}"
+        f"{f' k{ly.kernel}' if ly.is_conv else ''}{' pool' if ly.pool else ''} "
+        f"W{ly.weights.bits}A{ly.activations.bits if ly.has_thresholds else '-'}"
+        for ly in spec.layers
+    )
+
+
+def check_trained_for(spec: OverlaySpec, npz_path: Path) -> None:
+    """Refuse an overlay whose network or precisions differ from the one the run (whose
+    run.json lies beside the .npz) was trained for; both are named."""
+    run = run_record(npz_path)
+    trained = run.get("overlay_spec") or (run.get("recipe") or {}).get("overlay")
+    if not trained:
+        return
+    where = npz_path.parent / "run.json"
+    try:
+        if isinstance(trained, dict):
+            from bnntool.overlay import spec_from_dict
+
+            theirs = spec_from_dict(trained, str(where))
+        else:
+            theirs = load_overlay(trained)
+    except UserError:
+        return  # the run's own spec file is gone: read_npz still checks every shape
+    mine, want = precisions(spec).split("; "), precisions(theirs).split("; ")
+    if mine != want or spec.input_precision != theirs.input_precision:
+        differ = next(
+            (f"{a} vs {b}" for a, b in zip(want, mine, strict=False) if a != b),
+            f"{len(want)} vs {len(mine)} layers"
+            if len(want) != len(mine)
+            else f"input {theirs.input_precision} vs {spec.input_precision}",
+        )
+        raise UserError(
+            f"{npz_path.parent} was trained for overlay {theirs.name}, but the chosen overlay "
+            f"{spec.name} differs ({differ}); convert for {theirs.name} (leave out --overlay) or "
+            f"train for {spec.name}"
+        )
 
 
 def run_encoding(npz_path: Path) -> InputEncoding | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from bnntool.artifacts import read_manifest
+from bnntool.artifacts import MANIFEST, changed_files, read_manifest
 from bnntool.convert.memory import unpack_thresholds, unpack_weights
 from bnntool.encoding import InputEncoding
 from bnntool.errors import UserError
@@ -84,23 +84,48 @@ class ParamsFolder:
 def folder_spec(
     folder: Path, overlay: str | Path | None = None
 ) -> tuple[OverlaySpec, dict[str, Any] | None]:
-    """The overlay of a params folder: from ``overlay`` if given, else from its manifest."""
+    """The overlay of a params folder, by one rule everywhere (verify, deploy, the board
+    commands): ``overlay`` if given, else the folder's manifest, else a stock overlay named like
+    the folder (BNN-PYNQ's own ``params/<dataset>/<overlay>``)."""
+    from bnntool.overlay import stock_names
+
     manifest = read_manifest(folder)
     if overlay is not None:
         return load_overlay(overlay), manifest
-    if manifest is None or "overlay_spec" not in manifest:
+    if manifest is not None and "overlay_spec" in manifest:
+        try:
+            return spec_from_dict(manifest["overlay_spec"], f"{folder}/manifest.json"), manifest
+        except SpecError as e:
+            raise ParamsError(str(e)) from None
+    name = Path(folder).resolve().name
+    if name in stock_names():
+        return load_overlay(name), manifest
+    raise ParamsError(
+        f"{folder} has no manifest.json naming its overlay and is not named like a stock overlay "
+        "(BNN-PYNQ's own folders are params/<dataset>/<overlay>); give --overlay NAME|FILE"
+    )
+
+
+def check_unchanged(folder: Path, manifest: dict[str, Any] | None) -> None:
+    """Refuse a folder whose files no longer match the sha256 in its manifest."""
+    changed = changed_files(folder, manifest)
+    if changed:
+        more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
         raise ParamsError(
-            f"{folder} has no manifest.json naming its overlay (folders from BNN-PYNQ have none); "
-            "give --overlay NAME|FILE"
+            f"{Path(folder) / changed[0]}{more} does not match the sha256 in "
+            f"{Path(folder) / MANIFEST}: the folder changed after convert wrote it; convert "
+            "again, or add --allow-edited to use the edited folder as it is"
         )
-    try:
-        return spec_from_dict(manifest["overlay_spec"], f"{folder}/manifest.json"), manifest
-    except SpecError as e:
-        raise ParamsError(str(e)) from None
 
 
-def read_params(folder: Path, overlay: str | Path | OverlaySpec | None = None) -> ParamsFolder:
-    """Read a parameter folder back into per-layer integer matrices, checking every file's size."""
+def read_params(
+    folder: Path,
+    overlay: str | Path | OverlaySpec | None = None,
+    *,
+    allow_edited: bool = False,
+) -> ParamsFolder:
+    """Read a parameter folder back into per-layer integer matrices, checking every file's size
+    and, unless ``allow_edited``, every file against the sha256 in its manifest."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ParamsError(f"parameter folder {folder} does not exist")
@@ -108,6 +133,8 @@ def read_params(folder: Path, overlay: str | Path | OverlaySpec | None = None) -
         spec, manifest = overlay, read_manifest(folder)
     else:
         spec, manifest = folder_spec(folder, overlay)
+    if not allow_edited:
+        check_unchanged(folder, manifest)
     for name, size in expected_files(spec).items():
         path = folder / name
         if not path.is_file():

@@ -1,7 +1,14 @@
 """Datasets: fetching with checksums and mirrors, and readers that return numpy arrays."""
 
 from bnntool.data.catalog import DATASETS, DatasetInfo, dataset_names, get_dataset
-from bnntool.data.fetch import DatasetStatus, FetchResult, fetch, status
+from bnntool.data.fetch import (
+    DatasetStatus,
+    FetchResult,
+    check_fetched,
+    ensure_fetched,
+    fetch,
+    status,
+)
 from bnntool.data.imageset import ImageSet
 from bnntool.data.load import load_dataset
 
@@ -11,7 +18,9 @@ __all__ = [
     "DatasetStatus",
     "FetchResult",
     "ImageSet",
+    "check_fetched",
     "dataset_names",
+    "ensure_fetched",
     "fetch",
     "get_dataset",
     "load_dataset",

@@ -40,6 +40,15 @@ class TransferFailed(DownloadError):
     """Transient failures outlasted every retry; the partial file is worth keeping for a resume."""
 
 
+class LocalWriteError(Exception):
+    """Writing the partial file failed (disk full, read-only): not worth a retry."""
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        super().__init__(str(error))
+        self.path = path
+        self.error = error
+
+
 class _ShortTransfer(Exception):
     """The server closed the connection before the announced length arrived."""
 
@@ -122,12 +131,23 @@ def _attempt(url: str, part: Path, *, size: int | None, timeout: float, label: s
                 start = have
         length = response.headers.get("Content-Length")
         expected = start + int(length) if length is not None else size
-        with open(part, "r+b" if start else "wb") as out, byte_bar(label, expected, start) as bar:
+        try:
+            out = open(part, "r+b" if start else "wb")  # noqa: SIM115 (closed below)
+        except OSError as e:
+            raise LocalWriteError(part, e) from None
+        with out, byte_bar(label, expected, start) as bar:
             out.seek(start)
             out.truncate()
             while chunk := response.read(_CHUNK):
-                out.write(chunk)
+                try:
+                    out.write(chunk)
+                except OSError as e:
+                    raise LocalWriteError(part, e) from None
                 bar.update(len(chunk))
+            try:
+                out.flush()
+            except OSError as e:
+                raise LocalWriteError(part, e) from None
             got = out.tell()
     if expected is not None and got < expected:
         raise _ShortTransfer(f"connection closed after {got} of {expected} bytes")
@@ -136,7 +156,12 @@ def _attempt(url: str, part: Path, *, size: int | None, timeout: float, label: s
 def copy_local(source: Path, part: Path, *, label: str) -> None:
     """Copy ``source`` into ``part`` (from a mirror folder or a system package), with progress."""
     total = source.stat().st_size
-    with open(source, "rb") as src, open(part, "wb") as out, byte_bar(label, total) as bar:
-        while chunk := src.read(_CHUNK * 16):
-            out.write(chunk)
-            bar.update(len(chunk))
+    try:
+        with open(source, "rb") as src, open(part, "wb") as out, byte_bar(label, total) as bar:
+            while chunk := src.read(_CHUNK * 16):
+                out.write(chunk)
+                bar.update(len(chunk))
+    except OSError as e:
+        if e.filename == str(source):
+            raise
+        raise LocalWriteError(part, e) from None

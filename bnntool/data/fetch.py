@@ -9,6 +9,7 @@ cut by the network is kept in the staging folder and resumed by the next fetch.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import time
@@ -16,13 +17,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bnntool.artifacts import write_error, write_json
 from bnntool.data.catalog import DatasetInfo, RemoteFile, get_dataset
-from bnntool.data.checksum import verify
-from bnntool.data.download import RetryPolicy, TransferFailed, copy_local, http_download
+from bnntool.data.checksum import Verdict, verify
+from bnntool.data.download import (
+    LocalWriteError,
+    RetryPolicy,
+    TransferFailed,
+    copy_local,
+    http_download,
+)
 from bnntool.data.locations import is_url, resolve_data_dir, resolve_mirror
-from bnntool.errors import ChecksumError, DownloadError, UserError
+from bnntool.errors import ChecksumError, DatasetError, DownloadError, UserError
 
 STAGING = ".bnntool-staging"
+VERIFIED = ".bnntool-verified.json"  # per dataset folder: size and mtime of each verified file
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,14 @@ def fetch(
     created = _make_dirs(root, staging)
     done: list[FetchedFile] = []
     staged: list[tuple[Path, FetchedFile]] = []
+    for remote in info.files:
+        final = target / remote.name
+        if os.path.lexists(final) and not final.is_file():
+            _remove_created(created)
+            raise DatasetError(
+                f"{final} is not a file (a folder or something else stands where "
+                f"{info.name}'s {remote.name} belongs); move it away and fetch again"
+            )
     try:
         for remote in info.files:
             final = target / remote.name
@@ -129,10 +146,17 @@ def fetch(
         _remove_staging(root, staging)
     except (TransferFailed, KeyboardInterrupt):
         raise  # keep partial files: the next fetch resumes them
-    except BaseException:
+    except BaseException as e:
         _remove_staging(root, staging)
         _remove_created(created)
+        if isinstance(e, LocalWriteError):
+            hint = "free space there or choose another --data-dir; nothing of it was kept"
+            raise write_error(target / e.path.name, e.error, hint) from None
+        if isinstance(e, OSError):
+            where = Path(e.filename) if e.filename else target
+            raise write_error(where, e, "choose another --data-dir") from None
         raise
+    _record(target, {f.name: f.verified_by for f in done})
     order = {f.name: i for i, f in enumerate(info.files)}
     done.sort(key=lambda f: order[f.name])
     return FetchResult(info.name, target, tuple(done), time.monotonic() - started)
@@ -197,6 +221,76 @@ def _obtain(
             "or use another mirror"
         )
     return FetchedFile(remote.name, final, part.stat().st_size, source, verdict.how)
+
+
+def _record(folder: Path, verified: dict[str, str]) -> None:
+    """Note the size and mtime of files just verified, so that later uses re-check cheaply.
+    Best effort: a data directory that cannot take the note is checked in full next time."""
+    entries = {}
+    for name, how in verified.items():
+        with contextlib.suppress(OSError):
+            st = (folder / name).stat()
+            entries[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "verified_by": how}
+    with contextlib.suppress(UserError, OSError):
+        write_json(folder / VERIFIED, {**_recorded(folder), **entries})
+
+
+def _recorded(folder: Path) -> dict[str, dict]:
+    try:
+        record = json.loads((folder / VERIFIED).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def check_fetched(name: str, data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Before a dataset is used: every file that fetch verified is still what it verified.
+    Unchanged size and mtime are trusted; a file that changed is checked in full and refused,
+    with the command that repairs it, if it no longer has its published checksum. Files that
+    bnntool never verified (placed there by hand) are recorded once they verify, and otherwise
+    left to the reader. Returns the dataset folder."""
+    info = get_dataset(name)
+    root = resolve_data_dir(data_dir)
+    folder = root / info.name
+    record = _recorded(folder)
+    checked: dict[str, str] = {}
+    for remote in info.files:
+        path = folder / remote.name
+        try:
+            st = path.stat()
+        except OSError:
+            continue  # missing files are the loader's to report
+        seen = record.get(remote.name)
+        if seen and seen.get("size") == st.st_size and seen.get("mtime_ns") == st.st_mtime_ns:
+            continue
+        verdict: Verdict = verify(path, remote)
+        if verdict.ok:
+            checked[remote.name] = verdict.how
+        elif seen:
+            where = f" --data-dir {root}" if data_dir is not None else ""
+            raise DatasetError(
+                f"{path} has changed since bnntool fetch verified it (md5 {verdict.md5}, "
+                f"expected {remote.md5}); repair it with: bnntool fetch {info.name}{where}"
+            )
+    if checked:
+        _record(folder, checked)
+    return folder
+
+
+def ensure_fetched(
+    name: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    mirror: str | os.PathLike[str] | None = None,
+    *,
+    log: Log = _quiet,
+) -> Path:
+    """A dataset ready to use: checked as :func:`check_fetched` when all its files are there,
+    else fetched (a changed file is refused, not silently fetched again)."""
+    info = get_dataset(name)
+    folder = resolve_data_dir(data_dir) / info.name
+    if all((folder / f.name).is_file() for f in info.files):
+        return check_fetched(name, data_dir)
+    return fetch(name, data_dir, mirror, log=log).directory
 
 
 def status(name: str, data_dir: str | os.PathLike[str] | None = None) -> DatasetStatus:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bnntool.data.catalog import get_dataset
 from bnntool.data.cifar import read_cifar10
+from bnntool.data.fetch import check_fetched
 from bnntool.data.folder import read_image_folder
 from bnntool.data.gtsrb import read_gtsrb
 from bnntool.data.idx import read_idx_images, read_idx_labels
@@ -48,6 +49,7 @@ def load_dataset(
             f"dataset {info.name} is not in {folder} (missing {', '.join(missing)}); "
             f"run 'bnntool fetch {info.name}'"
         )
+    check_fetched(info.name, data_dir)
     groups = None
     if info.name in ("mnist", "fashion-mnist"):
         prefix = "train" if split == "train" else "t10k"

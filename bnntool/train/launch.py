@@ -31,13 +31,23 @@ def run_training(
 ) -> RunResult | None:
     if resume_dir is not None:
         saved = saved_recipe(resume_dir)
-        if recipe is not None and load_recipe(recipe).name != saved.name:
+        given = load_recipe(recipe) if recipe is not None else saved
+        if given.name != saved.name and given.identity() != saved.identity():
             raise UserError(f"{resume_dir} was made by recipe {saved.name}, not {recipe}")
-        chosen = (
-            saved
-            if not any(v is not None for v in overrides.values())
-            else saved.with_overrides(**overrides)
-        )
+        if out_dir is not None and Path(out_dir).resolve() != Path(resume_dir).resolve():
+            raise UserError(
+                f"--out {out_dir}: a resumed run stays in its folder {resume_dir}; leave --out out"
+            )
+        for key, value in overrides.items():
+            was = getattr(saved.training, key)
+            if value is not None and value != was:
+                option = f"--{key.replace('_', '-')}"
+                raise UserError(
+                    f"{option} {value}: {resume_dir} was started with {option} {was}; a resumed "
+                    f"run keeps the settings it started with: leave {option} out (or start a new "
+                    "run)"
+                )
+        chosen = saved
         out = resume_dir
     else:
         if recipe is None:

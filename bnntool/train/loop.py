@@ -11,13 +11,15 @@ and ends with bit-identical weights on the same device.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import io
-import json
 import math
 import os
 import platform
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,11 +33,11 @@ import torch.distributed as dist
 from torch.nn import functional as F
 
 from bnntool import __version__
-from bnntool.artifacts import sha256_file
+from bnntool.artifacts import atomic_file, sha256_file, tidy, write_bytes, write_error, write_json
 from bnntool.convert.npz import load_arrays
-from bnntool.data import fetch
+from bnntool.data import ensure_fetched
 from bnntool.encoding import encoded_spec
-from bnntool.errors import UserError
+from bnntool.errors import Interrupted, UserError, WriteError
 from bnntool.overlay import load_overlay
 from bnntool.progress import count_bar
 from bnntool.sim.readout import lfc_class
@@ -48,6 +50,7 @@ CHECKPOINT = "checkpoint.pt"
 WEIGHTS = "weights.npz"
 RUN_JSON = "run.json"
 METRICS = "metrics.csv"
+RUN_FILES = (CHECKPOINT, WEIGHTS, RUN_JSON, METRICS, "curves.png", "confusion.png")
 METRIC_FIELDS = (
     "epoch",
     "train_loss",
@@ -168,7 +171,11 @@ def train(
     checkpoint = None
     if resume:
         checkpoint = _load_checkpoint(out_dir, recipe)
-    elif rank == 0 and out_dir.exists() and any(out_dir.iterdir()):
+        limit, data_dir, mirror = _resumed_settings(
+            checkpoint, out_dir, limit=limit, data_dir=data_dir, mirror=mirror, init=init,
+            world=world,
+        )  # fmt: skip
+    elif rank == 0 and out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise UserError(
             f"run folder {out_dir} exists and is not empty; choose another --out or --resume it"
         )
@@ -181,10 +188,29 @@ def train(
             f"(one bit per class); {recipe.overlay} outputs scores: use squared-hinge"
         )
     if rank == 0 and not Path(recipe.dataset).is_dir():  # a user's image folder needs no fetch
-        fetch(recipe.dataset, data_dir, mirror, log=log)
+        ensure_fetched(recipe.dataset, data_dir, mirror, log=log)
     if world > 1:
         dist.barrier()
     data = load_data(recipe.dataset, recipe.training.validation, limit, data_dir)
+    data_digest = _data_digest(data)
+    if checkpoint is not None and checkpoint.get("settings", {}).get("data_sha256") not in (
+        None,
+        data_digest,
+    ):
+        raise UserError(
+            f"the training images of {recipe.dataset} differ from those {out_dir} was trained on "
+            "(their sha256 changed); resume it with the same data, or start a new run"
+        )
+    settings = {
+        "limit": limit,
+        "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
+        "mirror": mirror,
+        "init": {"path": str(init), "sha256": sha256_file(Path(init))} if init else None,
+        "processes": world,
+        "data_sha256": data_digest,
+    }
+    if checkpoint is not None:
+        settings["init"] = checkpoint.get("settings", {}).get("init")
     prep = InputPreparer(spec, recipe.encoding() if spec.network == "lfc" else None)
     prep.check(data.train.images, data.name)
     classes = len(data.classes)
@@ -195,7 +221,7 @@ def train(
 
     torch.manual_seed(t.seed)  # the initial weights
     model = QuantNet(spec, classes, t.dropout_input, t.dropout_hidden).to(dev)
-    if init is not None:
+    if init is not None and checkpoint is None:
         model.load_arrays(load_arrays(Path(init)), str(init))
     optimizer = build_optimizer(model, t.lr, t.weight_lr_scale)
 
@@ -220,117 +246,234 @@ def train(
     train_codes = prep.compact(data.train.images).to(dev)
     train_labels = torch.from_numpy(data.train.labels).to(dev)
     needs_augment = t.augmentation.shift or t.augmentation.flip
+    created = rank == 0 and not out_dir.exists()
     if rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise write_error(out_dir, e, "choose another --out") from None
     evaluator = _Evaluator(model, prep, data, dev)
+    if rank == 0 and start_epoch == 0:
+        log(_explain_epoch_lines(spec.network, data.validation is not None))
 
-    for epoch in range(start_epoch, t.epochs):
-        epoch_started = time.monotonic()
-        rng = _seed_epoch(t.seed, epoch)
-        lr = _lr(recipe, epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr * group["scale"]
-        order = rng.permutation(len(data.train.labels))
-        codes = train_codes
-        if needs_augment:
-            codes = prep.compact(augment(data.train.images, t.augmentation, rng)).to(dev)
-        with count_bar(
-            f"epoch {epoch + 1}/{t.epochs}", -(-len(order) // t.batch_size), "batch"
-        ) as bar:
-            total, seen = train_epoch(
-                net,
-                model,
-                optimizer,
-                codes,
-                train_labels,
-                order,
-                t.batch_size,
-                loss,
-                spec.network,
-                dev,
-                rank,
-                world,
-                bar.update,
-            )
-        if world > 1:
-            _average_buffers(model, world)
-        val_loss, val_acc, _ = evaluator.evaluate("validation", loss)
-        _, test_acc, test_argmax = evaluator.evaluate("test", loss)
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": total / max(seen, 1),
-            "validation_loss": val_loss,
-            "validation_accuracy": val_acc,
-            "test_accuracy": test_acc,
-            "test_accuracy_argmax": test_argmax,
-            "lr": lr,
-            "seconds": time.monotonic() - epoch_started,
-        }
-        metrics.append(row)
-        # Model selection on validation (upstream: <= counts as better); without a validation
-        # split, the last epoch.
-        score = val_acc if val_acc is not None else float(epoch)
-        improved = best is None or score >= best["score"]
-        if improved:
-            best = {
-                "score": score,
+    try:
+        for epoch in range(start_epoch, t.epochs):
+            epoch_started = time.monotonic()
+            rng = _seed_epoch(t.seed, epoch)
+            lr = _lr(recipe, epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr * group["scale"]
+            order = rng.permutation(len(data.train.labels))
+            codes = train_codes
+            if needs_augment:
+                codes = prep.compact(augment(data.train.images, t.augmentation, rng)).to(dev)
+            with count_bar(
+                f"epoch {epoch + 1}/{t.epochs}", -(-len(order) // t.batch_size), "batch"
+            ) as bar:
+                total, seen = train_epoch(
+                    net,
+                    model,
+                    optimizer,
+                    codes,
+                    train_labels,
+                    order,
+                    t.batch_size,
+                    loss,
+                    spec.network,
+                    dev,
+                    rank,
+                    world,
+                    bar.update,
+                )
+            if world > 1:
+                _average_buffers(model, world)
+            val_loss, val_acc, _ = evaluator.evaluate("validation", loss)
+            _, test_acc, test_argmax = evaluator.evaluate("test", loss)
+            row = {
                 "epoch": epoch + 1,
+                "train_loss": total / max(seen, 1),
+                "validation_loss": val_loss,
                 "validation_accuracy": val_acc,
                 "test_accuracy": test_acc,
-                "arrays": model.to_arrays(),  # before read-out calibration
+                "test_accuracy_argmax": test_argmax,
+                "lr": lr,
+                "seconds": time.monotonic() - epoch_started,
             }
-        if rank == 0:
+            metrics.append(row)
+            # Model selection on validation (upstream: <= counts as better); without a
+            # validation split, the last epoch.
+            score = val_acc if val_acc is not None else float(epoch)
+            improved = best is None or score >= best["score"]
             if improved:
-                _write_weights(out_dir / WEIGHTS, best["arrays"])
-            _save_checkpoint(
-                out_dir, model, optimizer, epoch, best, metrics, recipe, time.monotonic() - started
-            )
-            _write_metrics(out_dir / METRICS, metrics)
-            val_text = f"validation {val_acc:.2f}%, " if val_acc is not None else ""
-            log(
-                f"epoch {epoch + 1}/{t.epochs}: loss {row['train_loss']:.4f}, {val_text}test "
-                f"{test_acc:.2f}%, lr {lr:.2e}, {row['seconds']:.1f} s{' *' if improved else ''}"
-            )
-        if stop_after is not None and epoch + 1 >= stop_after:
-            break
+                best = {
+                    "score": score,
+                    "epoch": epoch + 1,
+                    "validation_accuracy": val_acc,
+                    "test_accuracy": test_acc,
+                    "arrays": model.to_arrays(),  # before read-out calibration
+                }
+            if rank == 0:
+                if improved:
+                    _write_weights(out_dir / WEIGHTS, best["arrays"])
+                _save_checkpoint(
+                    out_dir, model, optimizer, epoch, best, metrics, recipe,
+                    time.monotonic() - started, settings,
+                )  # fmt: skip
+                _write_metrics(out_dir / METRICS, metrics)
+                log(_epoch_line(row, t.epochs, spec.network, improved and val_acc is not None))
+            if stop_after is not None and epoch + 1 >= stop_after:
+                break
 
-    if world > 1:
-        _write_rank_digest(out_dir, rank, model)
-        dist.barrier()
-    result = RunResult(
-        run_dir=out_dir,
-        recipe=recipe.name,
-        overlay=spec.name,
-        device=str(dev),
-        epochs=len(metrics),
-        best_epoch=best["epoch"],
-        validation_accuracy=best["validation_accuracy"],
-        test_accuracy=best["test_accuracy"],
-        seconds=time.monotonic() - started,
-        weights=out_dir / WEIGHTS,
-        metrics=metrics,
-    )
-    if rank == 0:
-        best_model = QuantNet(spec, classes).to(dev)
-        arrays = best.get("arrays") or load_arrays(out_dir / WEIGHTS)
-        best_model.load_arrays(arrays, str(out_dir / WEIGHTS))
-        if spec.network == "lfc" and t.readout_calibration and data.validation is not None:
-            result.readout_calibration = _calibrate(best_model, arrays, prep, data, dev, loss)
-            _write_weights(out_dir / WEIGHTS, best_model.to_arrays())
-            result.validation_accuracy = result.readout_calibration["validation_after"]
-            result.test_accuracy = result.readout_calibration["test_after"]
-            log(
-                "read-out calibration (per-class offsets of the last layer's beta): validation "
-                f"{result.readout_calibration['validation_before']:.2f}% -> "
-                f"{result.validation_accuracy:.2f}%, test "
-                f"{result.readout_calibration['test_before']:.2f}% -> {result.test_accuracy:.2f}%"
-            )
-        predictions = _Evaluator(best_model, prep, data, dev).predict("test")
-        _plots(out_dir, metrics, data, predictions)
-        _write_run_json(
-            out_dir, recipe, spec, data, result, dev, world, limit, checkpoint is not None
+        if world > 1:
+            _write_rank_digest(out_dir, rank, model)
+            dist.barrier()
+        result = RunResult(
+            run_dir=out_dir,
+            recipe=recipe.name,
+            overlay=spec.name,
+            device=str(dev),
+            epochs=len(metrics),
+            best_epoch=best["epoch"],
+            validation_accuracy=best["validation_accuracy"],
+            test_accuracy=best["test_accuracy"],
+            seconds=time.monotonic() - started,
+            weights=out_dir / WEIGHTS,
+            metrics=metrics,
         )
+        if rank == 0:
+            _finish(out_dir, recipe, base_spec, spec, data, result, dev, world, settings, best,
+                    prep, loss, checkpoint is not None, log)  # fmt: skip
+    except KeyboardInterrupt:
+        if rank == 0:
+            _forget(out_dir, created)
+        raise Interrupted(_interrupted(out_dir, len(metrics), t.epochs)) from None
+    except WriteError as e:
+        if rank == 0:
+            _forget(out_dir, created)
+        if (out_dir / CHECKPOINT).is_file():
+            raise WriteError(f"{e}; then resume with: bnntool train --resume {out_dir}") from None
+        raise
+    except BaseException:
+        if rank == 0:
+            _forget(out_dir, created)
+        raise
     return result
+
+
+def _finish(
+    out_dir: Path, recipe: Recipe, base_spec, spec, data: Data, result: RunResult, dev, world: int,
+    settings: dict[str, Any], best: dict[str, Any], prep: InputPreparer, loss: Loss,
+    resumed: bool, log: Callable[[str], None],
+) -> None:  # fmt: skip
+    """After the last epoch: the read-out calibration (if the recipe asks), plots, run.json."""
+    classes = len(data.classes)
+    t = recipe.training
+    best_model = QuantNet(spec, classes).to(dev)
+    arrays = best.get("arrays") or load_arrays(out_dir / WEIGHTS)
+    best_model.load_arrays(arrays, str(out_dir / WEIGHTS))
+    if spec.network == "lfc" and t.readout_calibration and data.validation is not None:
+        result.readout_calibration = _calibrate(best_model, arrays, prep, data, dev, loss)
+        _write_weights(out_dir / WEIGHTS, best_model.to_arrays())
+        result.validation_accuracy = result.readout_calibration["validation_after"]
+        result.test_accuracy = result.readout_calibration["test_after"]
+        log(
+            "read-out calibration (per-class offsets of the last layer's beta): validation "
+            f"{result.readout_calibration['validation_before']:.2f}% -> "
+            f"{result.validation_accuracy:.2f}%, test "
+            f"{result.readout_calibration['test_before']:.2f}% -> {result.test_accuracy:.2f}%"
+        )
+    predictions = _Evaluator(best_model, prep, data, dev).predict("test")
+    _plots(out_dir, result.metrics, data, predictions, spec.network)
+    _write_run_json(out_dir, recipe, base_spec, spec, data, result, dev, world, settings, resumed)
+
+
+def _explain_epoch_lines(network: str, validation: bool) -> str:
+    """Once, before the first epoch: what the epoch lines' figures mean."""
+    readout = (
+        "test: the board's read-out (the highest set class bit), argmax: the trained model's"
+        if network == "lfc"
+        else "test: the top score, as the overlay reads it out"
+    )
+    keep = (
+        "'-> weights.npz' marks a new best validation accuracy"
+        if validation
+        else "no validation split: weights.npz holds the last epoch"
+    )
+    return f"{readout}; {keep}"
+
+
+def _epoch_line(row: dict[str, Any], epochs: int, network: str, saved: bool) -> str:
+    val = row["validation_accuracy"]
+    val_text = f"validation {val:.2f}%, " if val is not None else ""
+    argmax = f" (argmax {row['test_accuracy_argmax']:.2f}%)" if network == "lfc" else ""
+    return (
+        f"epoch {row['epoch']}/{epochs}: loss {row['train_loss']:.4f}, {val_text}test "
+        f"{row['test_accuracy']:.2f}%{argmax}, lr {row['lr']:.2e}, {row['seconds']:.1f} s"
+        + (" -> weights.npz" if saved else "")
+    )
+
+
+def _interrupted(out_dir: Path, done: int, epochs: int) -> str:
+    if (out_dir / CHECKPOINT).is_file():
+        return (
+            f"training stopped in epoch {done + 1} of {epochs}; {out_dir} holds the run up to "
+            f"epoch {done}: resume with: bnntool train --resume {out_dir}"
+        )
+    return f"training stopped in epoch {done + 1} of {epochs}, before any epoch was saved"
+
+
+def _forget(out_dir: Path, created: bool) -> None:
+    """A run folder this call created and that holds no checkpoint yet is removed (only the
+    files training writes), so a failed or interrupted first epoch leaves nothing behind."""
+    if not created or (out_dir / CHECKPOINT).is_file() or not out_dir.is_dir():
+        return
+    for name in RUN_FILES:
+        with contextlib.suppress(OSError):
+            (out_dir / name).unlink()
+    shutil.rmtree(out_dir / "ranks", ignore_errors=True)
+    with contextlib.suppress(OSError):
+        out_dir.rmdir()
+
+
+def _data_digest(data: Data) -> str:
+    """sha256 of the images and labels a run trains and selects on (after --limit)."""
+    digest = hashlib.sha256()
+    for split in (data.train, data.validation):
+        if split is not None:
+            digest.update(np.ascontiguousarray(split.images).tobytes())
+            digest.update(np.ascontiguousarray(split.labels).tobytes())
+    return digest.hexdigest()
+
+
+def _resumed_settings(
+    checkpoint: dict[str, Any], out_dir: Path, *, limit: int | None, data_dir, mirror,
+    init: Path | None, world: int,
+) -> tuple[int | None, Any, str | None]:  # fmt: skip
+    """The settings a resumed run keeps: an option left out takes the run's value; one given
+    with another value than the run's is refused, naming it."""
+    saved = checkpoint.get("settings")
+    if init is not None:
+        raise UserError(
+            f"--init {init}: {out_dir} continues from its checkpoint; leave --init out to resume"
+        )
+    if saved is None:  # a checkpoint from before settings were kept: the options as given
+        return limit, data_dir, mirror
+    if limit is not None and limit != saved.get("limit"):
+        was = f"--limit {saved['limit']}" if saved.get("limit") is not None else "no --limit"
+        raise UserError(
+            f"--limit {limit}: {out_dir} was started with {was}; a resumed run keeps the settings "
+            "it started with: leave --limit out"
+        )
+    if saved.get("processes", 1) != world:
+        raise UserError(
+            f"{out_dir} was trained by {saved.get('processes', 1)} processes, this is {world}; "
+            f"resume it with --gpus {saved.get('processes', 1)} (or as many torchrun processes)"
+        )
+    return (
+        saved.get("limit"),
+        data_dir if data_dir is not None else saved.get("data_dir"),
+        mirror if mirror is not None else saved.get("mirror"),
+    )
 
 
 def _calibrate(
@@ -469,18 +612,18 @@ def _average_buffers(model: QuantNet, world: int) -> None:
 
 
 def _write_weights(path: Path, arrays: list[np.ndarray]) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "wb") as f:
+    with atomic_file(path, "wb") as f:
         np.savez(f, *arrays)
-    tmp.replace(path)
 
 
 def _save_checkpoint(
-    out_dir: Path, model, optimizer, epoch: int, best, metrics, recipe: Recipe, wall: float
-) -> None:
+    out_dir: Path, model, optimizer, epoch: int, best, metrics, recipe: Recipe, wall: float,
+    settings: dict[str, Any],
+) -> None:  # fmt: skip
     state = {
         "format": "bnntool-checkpoint-1",
         "recipe": recipe.to_dict(),
+        "settings": settings,
         "epoch": epoch,
         "wall_seconds": wall,
         "model": model.state_dict(),
@@ -496,30 +639,40 @@ def _save_checkpoint(
     }
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    tmp = out_dir / f".{CHECKPOINT}.partial"
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(out_dir / CHECKPOINT)
+    write_bytes(out_dir / CHECKPOINT, buffer.getvalue())
 
 
-def _load_checkpoint(out_dir: Path, recipe: Recipe) -> dict[str, Any]:
-    path = out_dir / CHECKPOINT
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A run folder's checkpoint, or a one-line error saying why it cannot be resumed."""
+    run_dir = path.parent
     if not path.is_file():
         raise UserError(
-            f"{out_dir} is not a bnntool run folder (no {CHECKPOINT}); nothing to resume"
+            f"{run_dir} is not a bnntool run folder (no {CHECKPOINT}); nothing to resume"
         )
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
-        raise UserError(f"{path} is not a readable checkpoint ({e})") from None
-    if state.get("format") != "bnntool-checkpoint-1":
+        reason = " ".join(str(e).split())[:120] or type(e).__name__
+        raise UserError(
+            f"{path} is not a readable checkpoint ({reason}); it is damaged (e.g. a copy cut "
+            f"short): restore it from a backup, or start a new run"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != "bnntool-checkpoint-1":
         raise UserError(f"{path} is not a bnntool checkpoint")
-    # keys added to recipes since the checkpoint was written compare at their defaults
-    saved = _recipe_of(state, path).to_dict()
-    wanted = recipe.to_dict()
+    return state
+
+
+def _load_checkpoint(out_dir: Path, recipe: Recipe) -> dict[str, Any]:
+    path = out_dir / CHECKPOINT
+    state = read_checkpoint(path)
+    # keys added to recipes since the checkpoint was written compare at their defaults; the
+    # recipe's name, description and file path do not decide the result
+    saved = _recipe_of(state, path).identity()
+    wanted = recipe.identity()
     if saved != wanted:
         diff = sorted(k for k in {**saved, **wanted} if saved.get(k) != wanted.get(k))
         raise UserError(
-            f"{out_dir} was made by another recipe ({saved.get('name')}; differs in "
+            f"{out_dir} was made by another recipe ({state['recipe'].get('name')}; differs in "
             f"{', '.join(diff)}); resume it with the recipe it was started with"
         )
     return state
@@ -528,9 +681,7 @@ def _load_checkpoint(out_dir: Path, recipe: Recipe) -> dict[str, Any]:
 def saved_recipe(run_dir: Path) -> Recipe:
     """The recipe (with overrides) a run folder was started with."""
     path = Path(run_dir) / CHECKPOINT
-    if not path.is_file():
-        raise UserError(f"{run_dir} is not a bnntool run folder (no {CHECKPOINT})")
-    return _recipe_of(torch.load(path, map_location="cpu", weights_only=False), path)
+    return _recipe_of(read_checkpoint(path), path)
 
 
 def _recipe_of(state: dict[str, Any], path: Path) -> Recipe:
@@ -540,19 +691,15 @@ def _recipe_of(state: dict[str, Any], path: Path) -> Recipe:
 
 
 def _write_metrics(path: Path, metrics: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
+    with atomic_file(path, "w") as f:
+        writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS, lineterminator="\n")
         writer.writeheader()
         for row in metrics:
-            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-    tmp.replace(path)
+            writer.writerow({k: ("" if v is None else v) for k, v in tidy(row).items()})
 
 
 def _write_rank_digest(out_dir: Path, rank: int, model: QuantNet) -> None:
     """Each process records a digest of its final weights: all ranks must agree."""
-    import hashlib
-
     digest = hashlib.sha256()
     for array in model.to_arrays():
         digest.update(array.tobytes())
@@ -564,12 +711,13 @@ def _write_rank_digest(out_dir: Path, rank: int, model: QuantNet) -> None:
 def _write_run_json(
     out_dir: Path,
     recipe: Recipe,
+    base_spec,
     spec,
     data: Data,
     result: RunResult,
     dev,
     world: int,
-    limit,
+    settings: dict[str, Any],
     resumed: bool,
 ) -> None:
     content = {
@@ -578,10 +726,12 @@ def _write_run_json(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "recipe": recipe.to_dict(),
         "overlay": spec.name,
+        "overlay_spec": base_spec.to_json(),
         "input_encoding": recipe.encoding().to_dict() if spec.network == "lfc" else None,
         "dataset": recipe.dataset,
         "classes": list(data.classes),
-        "limit": limit,
+        "limit": settings["limit"],
+        "settings": settings,
         "device": str(dev),
         "processes": world,
         "seed": recipe.training.seed,
@@ -589,6 +739,9 @@ def _write_run_json(
         "best_epoch": result.best_epoch,
         "validation_accuracy": result.validation_accuracy,
         "test_accuracy": result.test_accuracy,
+        "test_accuracy_means": "the board's read-out (highest set class bit)"
+        if spec.network == "lfc"
+        else "the top score (argmax), as the overlay reads it out",
         "readout_calibration": result.readout_calibration,
         "wall_seconds": round(result.seconds, 1),
         "resumed": resumed,
@@ -600,9 +753,7 @@ def _write_run_json(
             "python": platform.python_version(),
         },
     }
-    tmp = out_dir / f".{RUN_JSON}.partial"
-    tmp.write_text(json.dumps(content, indent=2) + "\n")
-    tmp.replace(out_dir / RUN_JSON)
+    write_json(out_dir / RUN_JSON, content)
 
 
 def _plots(
@@ -610,6 +761,7 @@ def _plots(
     metrics: list[dict[str, Any]],
     data: Data,
     predictions: tuple[np.ndarray, np.ndarray],
+    network: str,
 ) -> None:
     import matplotlib
 
@@ -628,13 +780,21 @@ def _plots(
     ax1.legend()
     if metrics and metrics[0]["validation_accuracy"] is not None:
         ax2.plot(epochs, [m["validation_accuracy"] for m in metrics], label="validation")
-    ax2.plot(epochs, [m["test_accuracy"] for m in metrics], label="test")
+    if network == "lfc":
+        ax2.plot(epochs, [m["test_accuracy"] for m in metrics], label="test, board read-out")
+        ax2.plot(
+            epochs,
+            [m["test_accuracy_argmax"] for m in metrics],
+            label="test, trained model's argmax",
+            linestyle="--",
+        )
+    else:
+        ax2.plot(epochs, [m["test_accuracy"] for m in metrics], label="test (top score)")
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("accuracy (%)")
     ax2.legend()
     fig.tight_layout()
     _save(fig, out_dir / "curves.png")
-    plt.close(fig)
     logits, labels = predictions
     n = len(data.classes)
     matrix = np.zeros((n, n), dtype=np.int64)
@@ -643,14 +803,17 @@ def _plots(
     fig = confusion_figure(
         matrix,
         list(data.classes),
-        f"{data.name} test (trained model): {accuracy:.2f}%",
+        f"{data.name} test (trained model, argmax): {accuracy:.2f}%",
         "predicted by the trained model",
     )
     _save(fig, out_dir / "confusion.png")
-    plt.close(fig)
 
 
 def _save(fig, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.partial.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_file(path, "wb") as f:
+            fig.savefig(f, format="png", dpi=110)
+    finally:
+        plt.close(fig)

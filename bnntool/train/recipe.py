@@ -65,11 +65,25 @@ class Recipe:
     def with_overrides(self, **overrides: Any) -> Recipe:
         """The recipe with CLI overrides (None values are ignored) applied to [training]."""
         changes = {k: v for k, v in overrides.items() if v is not None}
-        return replace(self, training=replace(self.training, **changes)) if changes else self
+        if not changes:
+            return self
+        training = replace(self.training, **changes)
+        options = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in changes.items())
+        _validate(training, f"{self.name} with {options}")
+        return replace(self, training=training)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["input"] = self.input.to_dict() if self.input else None
+        return out
+
+    def identity(self) -> dict[str, Any]:
+        """What decides the trained weights: the dataset, overlay, input encoding and every
+        training setting; not the recipe's name, description or the file it was read from
+        (a run stays the same run when its recipe file moves, e.g. with a new install)."""
+        out = self.to_dict()
+        for key in ("name", "description", "expected_accuracy", "source"):
+            out.pop(key, None)
         return out
 
 

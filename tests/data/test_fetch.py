@@ -44,7 +44,12 @@ def test_fetch_from_official_url(tiny, http_server, tmp_path: Path) -> None:
     for f in result.files:
         assert f.path.read_bytes() == FILES[f.name]
         assert f.verified_by == "official"
-    assert _listing(tmp_path / "D") == ["tiny", "tiny/train-images.gz", "tiny/train-labels.gz"]
+    assert _listing(tmp_path / "D") == [
+        "tiny",
+        "tiny/.bnntool-verified.json",
+        "tiny/train-images.gz",
+        "tiny/train-labels.gz",
+    ]
 
 
 def test_second_fetch_uses_the_cache(tiny, http_server, tmp_path: Path) -> None:
@@ -123,7 +128,12 @@ def test_interrupted_fetch_resumes_next_time(tiny, http_server, tmp_path: Path) 
     fetch("tiny", tmp_path, policy=FAST)
     assert ("/official/train-images.gz", "bytes=20-") in http_server.requests
     assert (tmp_path / "tiny" / "train-images.gz").read_bytes() == body
-    assert _listing(tmp_path) == ["tiny", "tiny/train-images.gz", "tiny/train-labels.gz"]
+    assert _listing(tmp_path) == [
+        "tiny",
+        "tiny/.bnntool-verified.json",
+        "tiny/train-images.gz",
+        "tiny/train-labels.gz",
+    ]
 
 
 def test_offline_without_mirror_names_the_mirror_option(

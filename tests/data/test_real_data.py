@@ -28,7 +28,9 @@ def test_fetch_fashion_mnist_from_the_mirror_folder(shared: Path, tmp_path: Path
     )
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in data_dir.iterdir()) == ["fashion-mnist"]
-    assert sorted(p.name for p in (data_dir / "fashion-mnist").iterdir()) == sorted(FASHION_FILES)
+    assert sorted(p.name for p in (data_dir / "fashion-mnist").iterdir()) == sorted(
+        [*FASHION_FILES, ".bnntool-verified.json"]
+    )
     for name in FASHION_FILES:
         assert (data_dir / "fashion-mnist" / name).read_bytes() == (
             shared / "datasets" / "fashion-mnist" / name

@@ -145,8 +145,16 @@ def test_folder_of_another_overlay(xilinx_copy: Path, mnist_dir: Path, run_cli) 
     assert "0-0-thres.bin has 256 bytes, expected 512 for overlay lfcW1A2" in message
 
 
-def test_no_manifest_and_no_overlay(xilinx_copy: Path, mnist_dir: Path, run_cli) -> None:
-    message = _error(run_cli("verify", xilinx_copy, "--dataset", "mnist", "--data-dir", mnist_dir))
+def test_overlay_from_the_folder_name_as_deploy_infers_it(
+    xilinx_copy: Path, mnist_dir: Path, run_cli, tmp_path: Path
+) -> None:
+    # BNN-PYNQ's params/<dataset>/<overlay>: the folder's name is the overlay, as for deploy
+    args = ("--dataset", "mnist", "--data-dir", mnist_dir, "--limit", "100")
+    named = run_cli("verify", xilinx_copy, *args, "--report", tmp_path / "r.json")
+    assert named.exit_code == 0, named.stderr
+    assert named.stdout.startswith("lfcW1A1 on mnist test: ")
+    other = xilinx_copy.rename(tmp_path / "mine")
+    message = _error(run_cli("verify", other, *args))
     assert "no manifest.json" in message and "--overlay" in message
 
 
