@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import math
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec
 
 import numpy as np
 import torch
@@ -120,6 +121,7 @@ def _lr(recipe: Recipe, epoch: int) -> float:
 
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+P = ParamSpec("P")
 
 
 def make_loss(t: Training) -> Loss:
@@ -147,6 +149,22 @@ def make_loss(t: Training) -> Loss:
     return hinge
 
 
+def _early_stop_said(function: Callable[P, RunResult]) -> Callable[P, RunResult]:
+    """Ctrl-C before the epochs begin (loading data, building the model): said in one line."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> RunResult:
+        try:
+            return function(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise Interrupted(
+                "training stopped before its first epoch began; nothing was written"
+            ) from None
+
+    return wrapper
+
+
+@_early_stop_said
 def train(
     recipe: Recipe,
     out_dir: Path,
@@ -160,7 +178,8 @@ def train(
     stop_after: int | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> RunResult:
-    """Train ``recipe`` into ``out_dir`` (or continue it there with ``resume``)."""
+    """Train ``recipe`` into ``out_dir`` (or continue it there with ``resume``): a run that
+    stops (Ctrl-C, a full disk) says what it kept and how to go on."""
     rank, world = _rank()
     started = time.monotonic()
     out_dir = Path(out_dir)
@@ -247,16 +266,15 @@ def train(
     train_labels = torch.from_numpy(data.train.labels).to(dev)
     needs_augment = t.augmentation.shift or t.augmentation.flip
     created = rank == 0 and not out_dir.exists()
-    if rank == 0:
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise write_error(out_dir, e, "choose another --out") from None
-    evaluator = _Evaluator(model, prep, data, dev)
-    if rank == 0 and start_epoch == 0:
-        log(_explain_epoch_lines(spec.network, data.validation is not None))
-
     try:
+        if rank == 0:
+            try:
+                out_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise write_error(out_dir, e, "choose another --out") from None
+        evaluator = _Evaluator(model, prep, data, dev)
+        if rank == 0 and start_epoch == 0:
+            log(_explain_epoch_lines(spec.network, data.validation is not None))
         for epoch in range(start_epoch, t.epochs):
             epoch_started = time.monotonic()
             rng = _seed_epoch(t.seed, epoch)
