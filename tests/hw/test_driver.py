@@ -382,6 +382,7 @@ def test_csim_stage_with_gxx_names_what_is_missing(
     run_cli, hlslib_current, tmp_path, monkeypatch
 ) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")  # no HLS tool, no g++
+    monkeypatch.delenv("BNNTOOL_AP_TYPES", raising=False)
     params, image = tmp_path / "params", tmp_path / "img"
     args = ["--stage", "csim", "--csim-params", params, "--csim-image", image, "--csim-class", "3"]
     no_headers = build(run_cli, tmp_path / "b", hlslib_current, *args)
