@@ -23,7 +23,7 @@ from typing import Any
 from bnntool.errors import UserError
 
 WORD_BITS = 64  # the accelerator's AXI data width: input and output streams are 64-bit words
-BOARDS = ("pynq-z1", "pynq-z2", "ultra96")
+BOARDS = ("pynq-z1", "pynq-z2", "ultra96", "ultra96v2", "aup-zu3", "kv260", "zcu104")
 _PRECISION = re.compile(r"^(\d+)\.(\d+)$")
 
 

@@ -20,7 +20,11 @@ from bnntool.errors import UserError
     "--precision", default="W1A1", show_default=True, help="W1A1, W1A2 (lfc, cnv) or W2A2 (cnv)."
 )
 @click.option(
-    "--board", "board_name", required=True, metavar="BOARD", help="pynq-z1, pynq-z2 or ultra96."
+    "--board",
+    "board_name",
+    required=True,
+    metavar="BOARD",
+    help="pynq-z1, pynq-z2, ultra96, ultra96v2, aup-zu3, kv260 or zcu104.",
 )
 @click.option("--target-fps", required=True, type=float, help="Images per second to reach.")
 @click.option(
@@ -89,32 +93,51 @@ def plan(
         click.echo(f"overlay spec: {result.path}")
 
 
-@click.command(short_help="Generate HLS/Vivado sources and build a bitstream with Vivado.")
+@click.command(short_help="Generate HLS/Vivado sources, C-simulate them, build a bitstream.")
 @click.option(
     "--overlay", required=True, metavar="NAME|FILE", help="Stock overlay name or overlay spec file."
 )
 @click.option(
-    "--board", "board_name", required=True, metavar="BOARD", help="pynq-z1, pynq-z2 or ultra96."
+    "--board",
+    "board_name",
+    required=True,
+    metavar="BOARD",
+    help="pynq-z1, pynq-z2, ultra96, ultra96v2, aup-zu3, kv260 or zcu104.",
 )
 @click.option(
     "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Build folder."
 )
 @click.option(
     "--stage",
-    type=click.Choice(["hls", "bitstream", "all"]),
+    type=click.Choice(["csim", "hls", "bitstream", "all"]),
     default="all",
     show_default=True,
-    help="hls: Vivado HLS only; bitstream: Vivado only (after hls); all: both.",
+    help="csim: C simulation only (the HLS tool's, or g++ without one); hls: HLS only; "
+    "bitstream: Vivado only (after hls); all: HLS and Vivado.",
+)
+@click.option(
+    "--vivado-version",
+    metavar="VER",
+    help="Tool release to generate for: 2019.2, 2020.1 (Vivado HLS) or 2022.2, 2023.2, 2024.2, "
+    "2025.1, 2025.2, 2026.1 (Vitis HLS). Default: the installed Vivado's, else 2024.2.",
 )
 @click.option(
     "--hlslib",
     type=click.Path(file_okay=False, path_type=Path),
-    help="finn-hlslib checkout (default: cloned once into the cache at the pinned commit).",
+    help="finn-hlslib checkout of the release's generation (default: cloned once into the "
+    "cache at the pinned commit).",
+)
+@click.option(
+    "--ap-types",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="ap_types headers (ap_int.h, hls_stream.h) for the g++ C simulation (default: "
+    "$BNNTOOL_AP_TYPES), e.g. hls4ml/templates/vivado/ap_types of the hls4ml wheel.",
 )
 @click.option(
     "--vivado-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Vivado install folder, e.g. /tools/Xilinx/Vivado/2019.2 (default: XILINX_VIVADO, PATH).",
+    help="Vivado install folder, e.g. /tools/Xilinx/Vivado/2024.2; its Vitis install beside it "
+    "is searched too (default: XILINX_VIVADO, XILINX_HLS, XILINX_VITIS, PATH).",
 )
 @click.option("--jobs", type=click.IntRange(1, 64), help="Parallel Vivado jobs (board default).")
 @click.option(
@@ -128,6 +151,13 @@ def plan(
     help="... on this image file (idx3-ubyte or CIFAR-10 binary record) ...",
 )
 @click.option("--csim-class", type=int, help="... and expect this class.")
+@click.option(
+    "--csim-index",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Which image of the image file.",
+)
 @click.option("--dry-run", is_flag=True, help="Write every source and print the commands only.")
 @json_option
 def build(
@@ -135,26 +165,36 @@ def build(
     board_name: str,
     out_dir: Path,
     stage: str,
+    vivado_version: str | None,
     hlslib: Path | None,
+    ap_types: Path | None,
     vivado_dir: Path | None,
     jobs: int | None,
     csim_params: Path | None,
     csim_image: Path | None,
     csim_class: int | None,
+    csim_index: int,
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Generate the HLS and Vivado sources of an overlay for a board (config.h, top.cpp, a C
-    simulation test bench, hls-syn.tcl, the Vivado project and block-design scripts) and run
-    Vivado HLS and Vivado on them: logs in OUT/logs/, timing and utilisation in
-    OUT/report.json, the .bit, .hwh and .tcl with a manifest in OUT/bitstream/. Running it
-    again resumes after the last finished step.
+    """Generate the HLS and Vivado sources of an overlay for a board and a tool release
+    (config.h, top.cpp, a C simulation test bench, the HLS script, the Vivado project and
+    block-design scripts) and run the release's HLS tool and Vivado on them: logs in OUT/logs/,
+    timing and utilisation in OUT/report.json, the .bit, .hwh and .tcl with a manifest in
+    OUT/bitstream/. Running it again resumes after the last finished step.
+
+    --stage csim runs the C simulation alone: with the release's HLS tool when it is installed,
+    otherwise with g++ against finn-hlslib (--hlslib) and the ap_types headers (--ap-types),
+    so an overlay can be proven before Vivado is installed. A class other than --csim-class
+    exits with status 2 and the scores.
 
     \b
     Examples:
       bnntool build --overlay lfcW1A1 --board pynq-z2 --out build/lfc --dry-run
-      bnntool build --overlay cnvW1A1 --board pynq-z2 --out build/cnv --hlslib ~/finn-hlslib
-      bnntool build --overlay my.toml --board ultra96 --out b/ --stage hls --jobs 8
+      bnntool build --overlay cnvW1A1 --board kv260 --out build/cnv --stage csim \\
+          --hlslib finn-hlslib --ap-types ap_types --csim-params params/cifar10/cnvW1A1 \\
+          --csim-image deer.bin --csim-class 4
+      bnntool build --overlay my.toml --board zcu104 --out b/ --vivado-version 2025.2 --stage hls
     """
     from bnntool.hw.driver import run_build
     from bnntool.hw.sources import Csim
@@ -162,7 +202,11 @@ def build(
     given = [v is not None for v in (csim_params, csim_image, csim_class)]
     if any(given) and not all(given):
         raise UserError("C simulation needs all three of --csim-params, --csim-image, --csim-class")
-    csim = Csim(csim_params, csim_image, csim_class) if all(given) else None  # type: ignore[arg-type]
+    csim = (
+        Csim(csim_params, csim_image, csim_class, csim_index)  # type: ignore[arg-type]
+        if all(given)
+        else None
+    )
     result = run_build(
         overlay,
         board_name,
@@ -170,6 +214,8 @@ def build(
         stage=stage,
         hlslib=hlslib,
         vivado_dir=vivado_dir,
+        vivado_version=vivado_version,
+        ap_types=ap_types,
         jobs=jobs,
         dry_run=dry_run,
         csim=csim,
@@ -180,11 +226,19 @@ def build(
         return
     if dry_run:
         click.echo(
-            f"sources of {result.overlay} for {result.board} written to {result.build_dir / 'src'}"
+            f"sources of {result.overlay} for {result.board}, Vivado {result.release} "
+            f"({result.generation} generation), written to {result.build_dir / 'src'}"
         )
         click.echo("commands (not run):")
         for command in result.commands:
             click.echo(f"  {command}")
+        return
+    if result.csim is not None:
+        c = result.csim
+        click.echo(
+            f"C simulation of {result.overlay} ({c['simulator']}, Vivado {result.release} "
+            f"sources): {c['summary']}: {'PASS' if c['passed'] else 'FAIL'}"
+        )
         return
     for step in result.steps:
         click.echo(f"{step.step:8} {step.status:8} {step.seconds:7.0f} s")

@@ -1,2 +1,3 @@
-"""Hardware from an overlay spec: config.h and HLS/Vivado sources (sources), the Vivado HLS and
-Vivado driver (driver, tools, reports), boards, and the folding planner (plan)."""
+"""Hardware from an overlay spec: config.h and HLS/Vivado sources (sources) for a tool release
+(releases), the HLS-tool and Vivado driver (driver, tools, reports), the g++ C simulation
+(csim), boards, and the folding planner (plan)."""

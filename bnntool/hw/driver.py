@@ -1,11 +1,14 @@
-"""``bnntool build``: sources from the spec, then Vivado HLS and Vivado, resumable step by step.
+"""``bnntool build``: sources from the spec for a tool release, then the release's HLS tool and
+Vivado, resumable step by step; or the C simulation alone (``--stage csim``), with the HLS tool
+when one is installed and with g++ otherwise.
 
 Build folder layout::
 
     DIR/build.json          what is built (overlay spec, board) and which steps finished
-    DIR/src/hls/            config.h, top.cpp, tb.cpp, hls-syn.tcl
-    DIR/src/vivado/         make-project.tcl, the board's PS script and constraints
-    DIR/hls/                Vivado HLS's working folder (IP in hls-proj/sol1/impl/ip)
+    DIR/src/hls/            config.h, top.cpp, tb.cpp, hls-syn.tcl, hls-csim.tcl
+    DIR/src/vivado/         make-project.tcl, ps.tcl (the board's PS) and constraints
+    DIR/hls/                the HLS tool's working folder (IP in hls-proj/sol1/impl/ip)
+    DIR/csim/<generation>/  the g++ C simulation executable and its compile log
     DIR/vivado/             Vivado's project, procsys.tcl and reports/
     DIR/logs/               hls.log, vivado.log: each tool's full output
     DIR/report.json         timing and utilisation (and the HLS estimates, the planner's)
@@ -28,23 +31,46 @@ from typing import Any, TextIO
 from bnntool.artifacts import output_folder, write_manifest
 from bnntool.errors import UserError
 from bnntool.hw.boards import Board, get_board
+from bnntool.hw.csim import (
+    CsimError,
+    describe,
+    find_ap_types,
+    parse_output,
+    result_from_output,
+    simulate,
+)
+from bnntool.hw.csim import as_json as csim_json
 from bnntool.hw.plan import Estimate, check_fits
+from bnntool.hw.releases import DEFAULT_RELEASE, Release, get_release
 from bnntool.hw.reports import parse_hls, parse_timing, parse_utilization
 from bnntool.hw.sources import (
     HLS_PROJECT,
-    HLSLIB_COMMIT,
     VIVADO_PROJECT,
     Csim,
+    SourceTree,
     copy_file,
     write_sources,
     write_text,
 )
-from bnntool.hw.tools import HLSLIB_MARKER, HLSLIB_URL, Tool, get_hlslib, get_tool
+from bnntool.hw.tools import (
+    HLSLIB_MARKER,
+    HLSLIB_URL,
+    Tool,
+    ToolError,
+    find_tool,
+    get_hlslib,
+    get_tool,
+    tool_version,
+)
 from bnntool.overlay import OverlaySpec, load_overlay
 
 STATE = "build.json"
-STAGES = {"hls": ("hls",), "bitstream": ("vivado", "collect"), "all": ("hls", "vivado", "collect")}
-TOOL_OF = {"hls": "vivado_hls", "vivado": "vivado"}
+STAGES = {
+    "csim": ("csim",),
+    "hls": ("hls",),
+    "bitstream": ("vivado", "collect"),
+    "all": ("hls", "vivado", "collect"),
+}
 _BAD_LINE = re.compile(r"^\s*(ERROR|CRITICAL WARNING)\b")
 
 
@@ -81,7 +107,10 @@ class BuildResult:
     commands: list[str]
     steps: list[StepResult]
     estimate: dict[str, Any]
+    release: str = DEFAULT_RELEASE
+    generation: str = "current"
     tools: dict[str, str] = field(default_factory=dict)
+    csim: dict[str, Any] | None = None
     report: Path | None = None
     bitstream_dir: Path | None = None
     timing: dict[str, Any] | None = None
@@ -92,9 +121,17 @@ class BuildResult:
 # State of a build folder
 
 
-def _read_state(build_dir: Path, spec: OverlaySpec, board: Board) -> dict[str, Any]:
+def _read_state(
+    build_dir: Path, spec: OverlaySpec, board: Board, release: Release
+) -> dict[str, Any]:
     path = build_dir / STATE
-    fresh = {"overlay": spec.name, "board": board.name, "spec": spec.to_json(), "done": {}}
+    fresh = {
+        "overlay": spec.name,
+        "board": board.name,
+        "release": release.version,
+        "spec": spec.to_json(),
+        "done": {},
+    }
     if not build_dir.exists():
         return fresh
     if not build_dir.is_dir():
@@ -117,6 +154,12 @@ def _read_state(build_dir: Path, spec: OverlaySpec, board: Board) -> dict[str, A
             f"{build_dir} holds the build of overlay {state.get('overlay')} for "
             f"{state.get('board')}, not {spec.name} for {board.name}; choose another --out or "
             "remove it"
+        )
+    if state.get("release", "2019.2") != release.version:
+        raise UserError(
+            f"{build_dir} holds a build for Vivado {state.get('release', '2019.2')}, not "
+            f"{release.version}; choose another --out, or give --vivado-version "
+            f"{state.get('release', '2019.2')}"
         )
     state.setdefault("done", {})
     return state
@@ -277,7 +320,12 @@ def _report(build_dir: Path, spec: OverlaySpec, board: Board, est: Estimate) -> 
 
 
 def _collect(
-    build_dir: Path, spec: OverlaySpec, board: Board, tools: dict[str, str], report: dict[str, Any]
+    build_dir: Path,
+    spec: OverlaySpec,
+    board: Board,
+    release: Release,
+    tools: dict[str, str],
+    report: dict[str, Any],
 ) -> Path:
     out = _vivado_outputs(build_dir)
     for kind in ("bit", "hwh", "tcl"):
@@ -304,11 +352,79 @@ def _collect(
                 "clock_mhz": board.fabric_mhz,
                 "ip_base": f"0x{board.ip_base:08X}",
                 "tools": tools,
-                "finn_hlslib_commit": HLSLIB_COMMIT,
+                "release": release.version,
+                "finn_hlslib_commit": release.generation.hlslib_commit,
                 "timing": report.get("timing"),
             },
         )
     return dest
+
+
+def _run_csim(
+    tree: SourceTree,
+    command: Command | None,
+    hlslib: Path,
+    ap_types: Path | None,
+    release: Release,
+    csim: Csim,
+    build_dir: Path,
+    log: Callable[[str], None],
+    status_stream: TextIO | None,
+) -> dict[str, Any]:
+    """The C simulation alone: the HLS tool's (``command``) when installed, else g++'s."""
+    if command is not None:
+        log(f"csim: {command.shell()}  (log: {command.log})")
+        try:
+            seconds = run_logged(command, status_stream)
+        except BuildError:
+            text = command.log.read_text(errors="replace") if command.log.is_file() else ""
+            predicted, _, _, _ = parse_output(text)
+            if predicted is None or predicted == csim.expected:
+                raise  # the tool failed before or after the test bench's verdict
+            seconds = 0.0
+        text = command.log.read_text(errors="replace")
+        res = result_from_output(text, Path(command.argv[0]).name, csim, 0.0, seconds, command.log)
+    else:
+        assert ap_types is not None
+        res = simulate(tree, hlslib, ap_types, release.generation, csim, build_dir)
+        log(
+            f"csim: g++ ({res.compile_seconds:.1f} s compile, {res.run_seconds:.1f} s run; "
+            f"log: {res.log})"
+        )
+    doc = csim_json(res)
+    doc["summary"] = describe(res)
+    return doc
+
+
+def choose_release(
+    vivado_version: str | None, vivado_dir: Path | None, needed: bool, log: Callable[[str], None]
+) -> tuple[Release, Tool | None]:
+    """The release to build for: --vivado-version, else the installed Vivado's; without either
+    (a dry run, or the C simulation with g++) the default release. Returns Vivado too when it
+    was found."""
+    if vivado_version is not None:
+        return get_release(vivado_version), None
+    try:
+        path = find_tool("vivado", vivado_dir)
+    except ToolError:
+        if needed:
+            raise
+        log(
+            f"no Vivado found and no --vivado-version: sources for Vivado {DEFAULT_RELEASE} "
+            f"({get_release(DEFAULT_RELEASE).generation.name} generation)"
+        )
+        return get_release(DEFAULT_RELEASE), None
+    version = tool_version(path)
+    return get_release(version), Tool("vivado", path, version)
+
+
+def _hls_tool_or_none(release: Release, vivado_dir: Path | None) -> Tool | None:
+    """The release's HLS tool when it is installed (the C simulation falls back to g++)."""
+    try:
+        find_tool(release.hls_tool, vivado_dir, release)
+    except ToolError:
+        return None
+    return get_tool(release.hls_tool, vivado_dir, release)
 
 
 def run_build(
@@ -319,6 +435,8 @@ def run_build(
     stage: str = "all",
     hlslib: Path | None = None,
     vivado_dir: Path | None = None,
+    vivado_version: str | None = None,
+    ap_types: Path | None = None,
     jobs: int | None = None,
     dry_run: bool = False,
     csim: Csim | None = None,
@@ -328,43 +446,67 @@ def run_build(
     """Build ``overlay`` for ``board_name`` in ``build_dir`` up to ``stage`` (see module doc)."""
     if stage not in STAGES:
         raise UserError(f"unknown stage {stage!r}; use {', '.join(STAGES)}")
+    if stage == "csim" and csim is None:
+        raise UserError(
+            "--stage csim needs --csim-params, --csim-image and --csim-class (the parameter "
+            "folder, an image file and its class)"
+        )
     board = get_board(board_name)
     spec = load_overlay(overlay)
-    if board.name not in spec.boards:
-        raise UserError(
-            f"overlay {spec.name} is not meant for the {board.name}: its spec lists "
-            f"{', '.join(spec.boards) or 'no boards'}"
-        )
     est = check_fits(spec, board)
-    build_dir = Path(build_dir).resolve()
-    state = _read_state(build_dir, spec, board)
+    if board.name not in spec.boards:
+        log(
+            f"overlay {spec.name} lists {', '.join(spec.boards) or 'no boards'}; built for "
+            f"{board.name} because the planner's estimate fits it"
+        )
     steps = STAGES[stage]
+    needs_vivado = not dry_run and any(s in ("hls", "vivado") for s in steps)
+    release, vivado = choose_release(vivado_version, vivado_dir, needs_vivado, log)
+    generation = release.generation
+    build_dir = Path(build_dir).resolve()
+    state = _read_state(build_dir, spec, board, release)
 
     tools: dict[str, Tool] = {}
     commands_tools: dict[str, str] = {}
+    tool_of = {"hls": release.hls_tool, "vivado": "vivado"}
     for step in steps:
-        if step not in TOOL_OF:
+        if step == "csim":
+            hls_tool = None if dry_run else _hls_tool_or_none(release, vivado_dir)
+            if hls_tool is not None:
+                tools[step] = hls_tool
+                commands_tools[step] = str(hls_tool.path)
             continue
-        name = TOOL_OF[step]
+        if step not in tool_of:
+            continue
+        name = tool_of[step]
         if dry_run:
             try:
-                commands_tools[step] = str(get_tool(name, vivado_dir).path)
+                commands_tools[step] = str(get_tool(name, vivado_dir, release).path)
             except UserError:
                 commands_tools[step] = name
+        elif name == "vivado" and vivado is not None:
+            tools[step] = vivado
+            commands_tools[step] = str(vivado.path)
         else:
-            tools[step] = get_tool(name, vivado_dir)
+            tools[step] = get_tool(name, vivado_dir, release)
             commands_tools[step] = str(tools[step].path)
-    hlslib_dir = get_hlslib(hlslib, fetch=not dry_run and "hls" in steps)
+    with_tool = "csim" in tools
+    fetch = not dry_run and ("hls" in steps or "csim" in steps)
+    hlslib_dir = get_hlslib(hlslib, generation, fetch=fetch)
+    ap_types_dir = None
+    if "csim" in steps and not with_tool and not dry_run:
+        ap_types_dir = find_ap_types(ap_types)
 
     build_dir.mkdir(parents=True, exist_ok=True)
     _write_state(build_dir, state)
-    tree = write_sources(spec, board, build_dir, hlslib_dir, jobs or board.jobs, csim)
+    tree = write_sources(spec, board, build_dir, hlslib_dir, jobs or board.jobs, csim, release)
     logs = build_dir / "logs"
+    hls_tool = commands_tools.get("hls", release.hls_tool)
     commands = {
         "hls": Command(
             "hls",
             build_dir / "hls",
-            [commands_tools.get("hls", "vivado_hls"), "-f", str(tree.hls_script)],
+            release.hls_argv(hls_tool, str(tree.hls_script)),
             logs / "hls.log",
         ),
         "vivado": Command(
@@ -382,10 +524,21 @@ def run_build(
             logs / "vivado.log",
         ),
     }
+    if with_tool:
+        commands["csim"] = Command(
+            "csim",
+            build_dir / "hls",
+            release.hls_argv(commands_tools["csim"], str(tree.csim_script)),
+            logs / "csim.log",
+        )
     planned = [commands[s].shell() for s in steps if s in commands]
-    if dry_run and "hls" in steps and not (hlslib_dir / HLSLIB_MARKER).is_file():
-        clone = f"git clone {HLSLIB_URL} {shlex.quote(str(hlslib_dir))}"
-        checkout = f"git -C {shlex.quote(str(hlslib_dir))} checkout {HLSLIB_COMMIT}"
+    if "csim" in steps and not with_tool:
+        planned.append(f"g++ -std={generation.cxx_std} ... top.cpp tb.cpp (C simulation)")
+    uses_hlslib = "hls" in steps or "csim" in steps
+    if dry_run and uses_hlslib and not (hlslib_dir / HLSLIB_MARKER).is_file():
+        where = shlex.quote(str(hlslib_dir))
+        clone = f"git clone {HLSLIB_URL} {where}"
+        checkout = f"git -C {where} checkout {generation.hlslib_commit}"
         planned.insert(0, f"{clone} && {checkout}")
     result = BuildResult(
         build_dir=build_dir,
@@ -396,6 +549,8 @@ def run_build(
         commands=planned,
         steps=[],
         estimate=_estimate_json(est),
+        release=release.version,
+        generation=generation.name,
     )
     if dry_run:
         result.steps = [StepResult(s, "planned") for s in steps]
@@ -404,6 +559,21 @@ def run_build(
     versions = {t.name: t.version for t in tools.values()}
     state["tools"] = {**state.get("tools", {}), **versions}
     result.tools = state["tools"]
+    if stage == "csim":
+        assert csim is not None
+        result.csim = _run_csim(
+            tree, commands.get("csim"), hlslib_dir, ap_types_dir, release, csim, build_dir, log,
+            status_stream,
+        )  # fmt: skip
+        seconds = result.csim["compile_seconds"] + result.csim["run_seconds"]
+        result.steps.append(StepResult("csim", "ran", seconds, Path(result.csim["log"])))
+        _write_state(build_dir, state)
+        if not result.csim["passed"]:
+            raise CsimError(
+                f"C simulation of {spec.name} ({result.csim['simulator']}, Vivado "
+                f"{release.version} sources): {result.csim['summary']}; see {result.csim['log']}"
+            )
+        return result
     if "hls" not in steps and not _hls_finished(build_dir):
         raise UserError(
             f"{build_dir} has no finished HLS step (IP in {_ip_dir(build_dir)}); build with "
@@ -432,7 +602,7 @@ def run_build(
                     f"{build_dir / 'vivado' / 'reports' / 'timing.rpt'}; report in "
                     f"{result.report}; fold the overlay less or relax the clock"
                 )
-            result.bitstream_dir = _collect(build_dir, spec, board, result.tools, report)
+            result.bitstream_dir = _collect(build_dir, spec, board, release, result.tools, report)
             seconds = time.monotonic() - started
             result.steps.append(StepResult(step, "ran", seconds))
         else:

@@ -159,7 +159,7 @@ def _raw(name: str = "lfcW1A1") -> dict:
         (lambda r: r["layers"][0].update(weights="1"), "is not a precision"),
         (lambda r: r["layers"][0].update(kind="pool"), 'use "conv" or "dense"'),
         (lambda r: r["layers"][3].update(simd=128, weights="2.0"), "at most 64 bits"),
-        (lambda r: r.update(boards=["zcu104"]), "boards has 'zcu104'"),
+        (lambda r: r.update(boards=["zedboard"]), "boards has 'zedboard'"),
         (lambda r: r["input"].update(precision="1.7"), "a dense overlay takes"),
     ],
 )

@@ -1,5 +1,5 @@
-"""bnntool build against stand-in vivado_hls and vivado executables that check their arguments
-and write the files a real run writes (or fail the way a real run fails)."""
+"""bnntool build against stand-in vivado_hls, vitis_hls, vitis-run and vivado executables that
+check their arguments and write the files a real run writes (or fail the way a real run fails)."""
 
 from __future__ import annotations
 
@@ -23,19 +23,31 @@ tool = Path(sys.argv[0]).name
 mode = os.environ.get("STANDIN_MODE", "ok")
 args = sys.argv[1:]
 if args == ["-version"]:
+    assert tool != "vitis-run", "vitis-run has no -version"
     version = os.environ.get("STANDIN_VERSION", "2019.2")
-    name = "Vivado HLS" if tool == "vivado_hls" else "Vivado"
+    name = {"vivado_hls": "Vivado HLS", "vitis_hls": "Vitis HLS"}.get(tool, "Vivado")
     print(f"****** {name} v{version} (64-bit)")
     print("  **** SW Build 2708876 on Wed Nov  6 21:39:14 MST 2019")
     sys.exit(0)
 with open(os.environ["STANDIN_CALLS"], "a") as f:
     f.write(tool + " " + " ".join(args) + "\n")
-if tool == "vivado_hls":
-    assert args[0] == "-f" and len(args) == 2, args
-    script = Path(args[1]).read_text()
+if tool in ("vivado_hls", "vitis_hls", "vitis-run"):
+    if tool == "vitis-run":
+        assert args[:3] == ["--mode", "hls", "--tcl"] and len(args) == 4, args
+    else:
+        assert args[0] == "-f" and len(args) == 2, args
+    script = Path(args[-1]).read_text()
     assert "set_top BlackBoxJam" in script and "csynth_design" in script
+    assert ("-flow_target vivado" in script) == (tool != "vivado_hls")
     project = re.search(r"open_project -reset (\S+)", script).group(1)
-    print("INFO: [HLS 200-10] Running 'vivado_hls'")
+    print(f"INFO: [HLS 200-10] Running '{tool}'")
+    if re.search(r"if \{0\} \{\n    csynth_design", script):  # the C simulation alone
+        assert "csim_design" in script
+        print(os.environ.get("STANDIN_CSIM", "class 3, expected 3: PASS"))
+        if "PASS" not in os.environ.get("STANDIN_CSIM", "PASS"):
+            print("ERROR: [SIM 211-100] 'csim_design' failed: nonzero return value.")
+            sys.exit(1)
+        sys.exit(0)
     if mode == "hls-error":
         print("ERROR: [HLS 200-70] Compilation errors found: In file included from top.cpp:1:")
         print("ERROR: [HLS 200-70] second error line")
@@ -92,27 +104,42 @@ met = ("Timing constraints are not met." if mode == "timing"
 """
 
 
+def _install(bin_dir: Path, *names: str) -> None:
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        exe = bin_dir / name
+        exe.write_text(STANDIN.replace("@PYTHON@", sys.executable))
+        exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+
+
 @pytest.fixture
 def standins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """vivado_hls and vivado stand-ins on PATH; returns the file where they log their calls."""
     bin_dir = tmp_path / "xilinx" / "bin"
-    bin_dir.mkdir(parents=True)
-    for name in ("vivado_hls", "vivado"):
-        exe = bin_dir / name
-        exe.write_text(STANDIN.replace("@PYTHON@", sys.executable))
-        exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    _install(bin_dir, "vivado_hls", "vivado")
     calls = tmp_path / "calls.txt"
     calls.touch()
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("STANDIN_CALLS", str(calls))
-    monkeypatch.delenv("XILINX_VIVADO", raising=False)
-    monkeypatch.delenv("STANDIN_MODE", raising=False)
+    for var in ("XILINX_VIVADO", "XILINX_HLS", "XILINX_VITIS", "STANDIN_MODE", "BNNTOOL_AP_TYPES"):
+        monkeypatch.delenv(var, raising=False)
     return calls
 
 
 @pytest.fixture
 def hlslib(tmp_path: Path) -> Path:
+    """A stand-in finn-hlslib of the legacy line (it has fclayer.h)."""
     path = tmp_path / "finn-hlslib"
+    path.mkdir()
+    (path / "bnn-library.h").write_text("// stand-in\n")
+    (path / "fclayer.h").write_text("// stand-in\n")
+    return path
+
+
+@pytest.fixture
+def hlslib_current(tmp_path: Path) -> Path:
+    """A stand-in finn-hlslib of the current line (no fclayer.h)."""
+    path = tmp_path / "finn-hlslib-current"
     path.mkdir()
     (path / "bnn-library.h").write_text("// stand-in\n")
     return path
@@ -232,13 +259,14 @@ def test_dry_run_writes_sources_and_prints_commands(run_cli, tmp_path, monkeypat
     monkeypatch.setenv("PATH", "/nonexistent")
     out = tmp_path / "d"
     result = run_cli(
-        "build", "--overlay", "lfcW1A1", "--board", "pynq-z2", "--dry-run", "--out", out
-    )
+        "build", "--overlay", "lfcW1A1", "--board", "pynq-z2", "--dry-run", "--out", out,
+        "--vivado-version", "2019.2",
+    )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     src = out / "src"
     for name in ("hls/config.h", "hls/top.cpp", "hls/tb.cpp", "hls/hls-syn.tcl"):
         assert (src / name).is_file()
-    for name in ("make-project.tcl", "pynq-z1-z2.tcl", "pynq-z1-z2.xdc"):
+    for name in ("make-project.tcl", "ps.tcl", "pynq-z1-z2.xdc"):
         assert (src / "vivado" / name).is_file()
     lines = result.stdout.splitlines()
     assert any(
@@ -253,7 +281,7 @@ def test_vivado_missing(run_cli, hlslib, tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("XILINX_VIVADO", raising=False)
     result = build(run_cli, tmp_path / "b", hlslib)
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
-    assert "vivado_hls not found on PATH" in result.stderr and "settings64.sh" in result.stderr
+    assert "vivado not found on PATH" in result.stderr and "settings64.sh" in result.stderr
 
 
 def test_vivado_dir_and_xilinx_vivado(run_cli, standins, hlslib, tmp_path, monkeypatch) -> None:
@@ -264,15 +292,113 @@ def test_vivado_dir_and_xilinx_vivado(run_cli, standins, hlslib, tmp_path, monke
     result = build(run_cli, tmp_path / "b", hlslib, "--vivado-dir", tmp_path / "xilinx")
     assert result.exit_code == 0, result.stderr
     wrong = build(run_cli, tmp_path / "c", hlslib, "--vivado-dir", tmp_path)
-    assert wrong.exit_code == 2 and f"vivado_hls not found in {tmp_path}" in wrong.stderr
+    assert wrong.exit_code == 2 and f"vivado not found in or beside {tmp_path}" in wrong.stderr
 
 
 def test_unsupported_version(run_cli, standins, hlslib, tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("STANDIN_VERSION", "2018.2")
+    monkeypatch.setenv("STANDIN_VERSION", "2021.1")
     result = build(run_cli, tmp_path / "b", hlslib)
-    assert result.exit_code == 2
-    assert "vivado_hls 2018.2" in result.stderr
-    assert "not supported; supported versions: 2019.2, 2020.1" in result.stderr
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "Vivado 2021.1 is not supported; supported releases: 2019.2, 2020.1, 2022.2" in (
+        result.stderr
+    )
+    bad = build(run_cli, tmp_path / "c", hlslib, "--vivado-version", "2024.1", "--dry-run")
+    assert bad.exit_code == 2 and "Vivado 2024.1 is not supported" in bad.stderr
+
+
+def test_hls_tool_of_another_release(run_cli, standins, hlslib, tmp_path, monkeypatch) -> None:
+    """Vivado 2020.1 on PATH, but --vivado-version 2019.2: its vivado_hls is refused."""
+    monkeypatch.setenv("STANDIN_VERSION", "2020.1")
+    result = build(run_cli, tmp_path / "b", hlslib, "--vivado-version", "2019.2")
+    assert result.exit_code == 2 and "is release 2020.1, but this build is for 2019.2" in (
+        result.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "layout", "front_end"),
+    [
+        ("2022.2", "Vitis_HLS/2022.2", ["vitis_hls", "-f"]),
+        ("2023.2", "Vitis/2023.2", ["vitis-run", "--mode", "hls", "--tcl"]),
+        ("2024.2", "Vitis/2024.2", ["vitis-run", "--mode", "hls", "--tcl"]),
+        ("2025.2", "2025.2/Vitis", ["vitis-run", "--mode", "hls", "--tcl"]),
+        ("2026.1", "2026.1/Vitis", ["vitis-run", "--mode", "hls", "--tcl"]),
+    ],
+)
+def test_current_releases_drive_their_front_end(
+    run_cli, standins, hlslib, hlslib_current, tmp_path, monkeypatch, version, layout, front_end
+) -> None:
+    """Vivado and the HLS tool installed side by side as each release lays them out; the
+    release is the installed Vivado's; the HLS script goes to that release's front end."""
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("STANDIN_VERSION", version)
+    root = tmp_path / "Xilinx"
+    year_first = layout.startswith("20")
+    vivado_dir = root / version / "Vivado" if year_first else root / "Vivado" / version
+    _install(vivado_dir / "bin", "vivado")
+    _install(root / layout / "bin", front_end[0])
+    out = tmp_path / "b"
+    result = run_cli(
+        "build", "--overlay", "cnvW1A1", "--board", "kv260", "--out", out,
+        "--hlslib", hlslib_current, "--vivado-dir", vivado_dir, "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["release"] == version and doc["generation"] == "current"
+    calls = standins.read_text().splitlines()
+    hls_script = f"{out.resolve()}/src/hls/hls-syn.tcl"
+    assert calls[0] == f"{front_end[0]} {' '.join(front_end[1:])} {hls_script}"
+    assert calls[1].startswith("vivado -mode batch")
+    manifest = json.loads((out / "bitstream" / "manifest.json").read_text())
+    assert manifest["release"] == version and manifest["board"] == "kv260"
+    assert manifest["finn_hlslib_commit"].startswith("cc8db47")
+    assert manifest["tools"] == {front_end[0]: version, "vivado": version}
+    # a legacy finn-hlslib for current sources is refused, in one line
+    again = run_cli(
+        "build", "--overlay", "cnvW1A1", "--board", "kv260", "--out", tmp_path / "c",
+        "--hlslib", hlslib, "--vivado-dir", vivado_dir,
+    )  # fmt: skip
+    assert again.exit_code == 2 and "is an older finn-hlslib (it has fclayer.h)" in again.stderr
+
+
+def test_csim_stage_uses_the_installed_hls_tool(
+    run_cli, standins, hlslib, tmp_path, monkeypatch
+) -> None:
+    params, image = tmp_path / "params", tmp_path / "img"
+    args = ["--stage", "csim", "--csim-params", params, "--csim-image", image, "--csim-class", "3"]
+    ok = build(run_cli, tmp_path / "b", hlslib, *args)
+    assert ok.exit_code == 0, ok.stderr
+    assert "C simulation of lfcW1A1 (vivado_hls, Vivado 2019.2 sources)" in ok.stdout
+    call = standins.read_text().splitlines()[-1]
+    assert call == f"vivado_hls -f {(tmp_path / 'b').resolve()}/src/hls/hls-csim.tcl"
+    monkeypatch.setenv("STANDIN_CSIM", "score 0: 5\nscore 1: 7\nclass 1, expected 3: FAIL")
+    bad = build(run_cli, tmp_path / "b", hlslib, *args)
+    assert bad.exit_code == 2 and bad.stderr.count("bnntool: error") == 1
+    assert "class 1, expected 3; scores 0:5 1:7" in bad.stderr
+    assert not (tmp_path / "b" / "hls" / "hls-proj").exists()  # no synthesis ran
+
+
+def test_csim_stage_with_gxx_names_what_is_missing(
+    run_cli, hlslib_current, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")  # no HLS tool, no g++
+    monkeypatch.delenv("BNNTOOL_AP_TYPES", raising=False)
+    params, image = tmp_path / "params", tmp_path / "img"
+    args = ["--stage", "csim", "--csim-params", params, "--csim-image", image, "--csim-class", "3"]
+    no_headers = build(run_cli, tmp_path / "b", hlslib_current, *args)
+    assert no_headers.exit_code == 2 and no_headers.stderr.count("bnntool: error") == 1
+    assert no_headers.stderr.splitlines()[-1].startswith("bnntool: error: the C simulation")
+    assert "needs the ap_types headers" in no_headers.stderr
+    assert "pip download --no-deps hls4ml==1.3.0" in no_headers.stderr
+    ap_types = tmp_path / "ap_types"
+    ap_types.mkdir()
+    (ap_types / "ap_int.h").write_text("")
+    (ap_types / "hls_stream.h").write_text("")
+    no_gxx = build(run_cli, tmp_path / "b", hlslib_current, *args, "--ap-types", ap_types)
+    assert no_gxx.exit_code == 2 and no_gxx.stderr.count("bnntool: error") == 1
+    assert "g++ not found: install it" in no_gxx.stderr
+    partial = build(run_cli, tmp_path / "b", hlslib_current, "--stage", "csim")
+    assert partial.exit_code == 2 and "--stage csim needs --csim-params" in partial.stderr
 
 
 def test_offline_without_hlslib(run_cli, standins, tmp_path, monkeypatch) -> None:
@@ -291,20 +417,24 @@ def test_bad_hlslib(run_cli, standins, tmp_path) -> None:
 
 def test_build_dir_of_another_overlay(run_cli, tmp_path, hlslib) -> None:
     out = tmp_path / "b"
-    assert build(run_cli, out, hlslib, "--dry-run").exit_code == 0
-    other = build(run_cli, out, hlslib, "--dry-run", overlay="lfcW1A2")
+    legacy = ("--dry-run", "--vivado-version", "2019.2")
+    assert build(run_cli, out, hlslib, *legacy).exit_code == 0
+    newer = build(run_cli, out, hlslib, "--dry-run", "--vivado-version", "2025.1")
+    assert newer.exit_code == 2 and "holds a build for Vivado 2019.2, not 2025.1" in newer.stderr
+    other = build(run_cli, out, hlslib, *legacy, overlay="lfcW1A2")
     assert other.exit_code == 2
     assert f"{out.resolve()} holds the build of overlay lfcW1A1 for pynq-z2" in other.stderr
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "file").write_text("")
-    foreign = build(run_cli, tmp_path / "x", hlslib, "--dry-run")
+    foreign = build(run_cli, tmp_path / "x", hlslib, *legacy)
     assert foreign.exit_code == 2 and "is not a bnntool build folder" in foreign.stderr
 
 
 def test_unknown_board(run_cli, tmp_path) -> None:
-    result = run_cli("build", "--overlay", "lfcW1A1", "--board", "zcu104", "--out", tmp_path)
+    result = run_cli("build", "--overlay", "lfcW1A1", "--board", "zedboard", "--out", tmp_path)
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
-    assert "unknown board 'zcu104'; known boards: pynq-z1, pynq-z2, ultra96" in result.stderr
+    known = "pynq-z1, pynq-z2, ultra96, ultra96v2, aup-zu3, kv260, zcu104"
+    assert f"unknown board 'zedboard'; known boards: {known}" in result.stderr
 
 
 def test_spec_that_does_not_fit(run_cli, tmp_path) -> None:
