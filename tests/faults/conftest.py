@@ -111,7 +111,7 @@ def wait_for(condition: Callable[[], bool], process: subprocess.Popen, what: str
     deadline = time.monotonic() + 300
     while not condition():
         if process.poll() is not None:
-            out, err = process.communicate()
+            _out, err = process.communicate()
             pytest.fail(f"bnntool ended (exit {process.returncode}) before {what}:\n{err}")
         if time.monotonic() > deadline:
             process.kill()

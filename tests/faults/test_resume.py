@@ -141,7 +141,7 @@ def test_ctrl_c_says_how_to_resume(tmp_path: Path, data_dir: Path) -> None:
         "train", recipe, "--out", run, "--limit", "2000", "--data-dir", data_dir
     )
     wait_for(lambda: (run / "checkpoint.pt").is_file(), process, "epoch 1")
-    out, err = kill(process, signal.SIGINT)
+    _out, err = kill(process, signal.SIGINT)
     assert process.returncode == 130, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("bnntool: interrupted: training stopped in epoch ")
@@ -156,7 +156,7 @@ def test_ctrl_c_in_the_first_epoch_leaves_no_folder(tmp_path: Path, data_dir: Pa
     run = tmp_path / "run"
     process = start_bnntool("train", recipe, "--out", run, "--data-dir", data_dir)
     wait_for(lambda: run.is_dir(), process, "the run folder")
-    out, err = kill(process, signal.SIGINT)
+    _out, err = kill(process, signal.SIGINT)
     assert process.returncode == 130, err
     assert "before any epoch was saved" in err.strip().splitlines()[-1]
     assert not run.exists()
