@@ -24,15 +24,17 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def one_line_error(result, *, code: int = 2) -> str:
-    """The single stderr line of a failed command (no traceback), without its prefix."""
+    """The one error line of a failed command: the last on stderr (progress lines may come
+    before it), the only one from bnntool, no traceback."""
     out = result.stdout if isinstance(result.stdout, str) else result.stdout.decode()
     err = result.stderr if isinstance(result.stderr, str) else result.stderr.decode()
     code_seen = getattr(result, "exit_code", getattr(result, "returncode", None))
     assert code_seen == code, f"exit {code_seen}, expected {code}\n{out}\n{err}"
     lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected one line on stderr, got:\n{err}"
-    assert "Traceback" not in err
-    return lines[0]
+    said = [line for line in lines if line.startswith("bnntool: ")]
+    assert len(said) == 1 and lines[-1] == said[0], f"expected one error line, got:\n{err}"
+    assert "Traceback" not in err and "Error:" not in err.replace("bnntool: error:", "")
+    return said[0]
 
 
 def tree(folder: Path) -> dict[str, str]:
