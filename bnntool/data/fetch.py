@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bnntool.data.catalog import DatasetInfo, RemoteFile, get_dataset
+from bnntool.data.catalog import DatasetInfo, RemoteFile, get_dataset, get_file_set
 from bnntool.data.checksum import verify
 from bnntool.data.download import RetryPolicy, TransferFailed, copy_local, http_download
 from bnntool.data.locations import is_url, resolve_data_dir, resolve_mirror
@@ -96,7 +96,7 @@ def fetch(
     given (and nothing else); else a system package (Debian's ``dataset-fashion-mnist``) and
     finally the official URL.
     """
-    info = get_dataset(name)
+    info = get_file_set(name)  # a dataset, or bnn-pynq-bitstreams
     root = resolve_data_dir(data_dir)
     mirror_location = resolve_mirror(mirror)
     policy = policy or RetryPolicy()
