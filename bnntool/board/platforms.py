@@ -17,6 +17,8 @@ STOCK_PLATFORMS = {
     "Ultra96V1": "ultra96",
     "Ultra96V2": "ultra96",
 }
+# BNN-PYNQ's five stock overlays (each has a bitstream per platform).
+STOCK_OVERLAYS = ("cnvW1A1", "cnvW1A2", "cnvW2A2", "lfcW1A1", "lfcW1A2")
 # Boards of current PYNQ images without stock bitstreams (named in messages and docs).
 CURRENT_BOARDS = ("AUP-ZU3", "KV260", "KR260", "ZCU104")
 

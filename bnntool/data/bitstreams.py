@@ -14,13 +14,14 @@ stock bitstreams). The checksums below are those of the files in upstream's tree
 
 from __future__ import annotations
 
+from bnntool.board.platforms import STOCK_OVERLAYS
 from bnntool.data.catalog import DatasetInfo, RemoteFile
 
 NAME = "bnn-pynq-bitstreams"
 REPOSITORY = "Xilinx/BNN-PYNQ"
 COMMIT = "d39c1c75403db571f54dd0f0cf27ae5104ac968e"
 BASE_URL = f"https://raw.githubusercontent.com/{REPOSITORY}/{COMMIT}/bnn/bitstreams/"
-OVERLAYS = ("cnvW1A1", "cnvW1A2", "cnvW2A2", "lfcW1A1", "lfcW1A2")
+OVERLAYS = STOCK_OVERLAYS
 
 _PYNQ_TCL = ("c048215fdb24e031444fe7342764a583",
              "8689617fc53127662d90e9eff53a6288f08cc3444e5f3b426cc9c19d1ed632be")  # fmt: skip
