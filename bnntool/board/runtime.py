@@ -84,7 +84,7 @@ class Classifier:
         self.bitstream: str | None = None
         self.note = ""
         if runtime in ("auto", "hw"):
-            root_path = Path(root if root is not None else DEFAULT_ROOT).expanduser()
+            root_path = Path(root if root is not None else DEFAULT_ROOT).expanduser().absolute()
             try:
                 self.accelerator, bitstream = _load_accelerator(params, root_path)
                 self.bitstream = str(bitstream)
@@ -175,7 +175,7 @@ def find_bitstream(params: ParamsFolder, root: Path) -> Path:
     bitstream that ``board setup`` installed; :class:`NoBitstream` saying what to do otherwise."""
     custom = sorted((params.path / "bitstream").glob("*.bit"))
     if custom:
-        return custom[0]
+        return custom[0].absolute()
     record = setup_record(root)
     board = record.get("board") or board_name()[0]
     platform = record.get("platform") or stock_platform(board)
