@@ -351,6 +351,38 @@ def test_custom_bitstreams_through_pynq_4_0(
         assert process["download"]["base"] == 0xA000_0000
         # buffers above 4 GiB: both address registers' halves in use
         assert all(address >= 1 << 32 for address, _ in process["allocations"]["list"])
+    # The software model under Python 3.12 and NumPy 1.26.4 gives the same outputs.
+    r = _evaluate_hw(run_cli, "mnist/lfcW1A1", "mnist", mnist_dir, limit=MNIST_IMAGES, runtime="sw")
+    assert r["runtime"] == "sw" and r["verify"]["outputs_identical"]
+
+
+def test_pynq_4_0_cannot_load_the_zynq7000_stock_overlays(tmp_path: Path, upstream: Path) -> None:
+    """pynq 4.0.0 (which dropped the Pynq-Z1/Z2) reads no PL clock frequency from the stock
+    Zynq-7000 .hwh and fails in its own clock code: the reason docs/board.md sends Pynq-Z1/Z2
+    users to PYNQ 3.1."""
+    python = pynq_python(PYNQ_4_0)
+    stock = upstream / "bitstreams" / "pynqZ1-Z2"
+    key, design = _design(stock / "lfcW1A1-pynqZ1-Z2.bit", "lfcW1A1")
+    config = tmp_path / "simboard.json"
+    config.write_text(json.dumps({"board": "Pynq-Z2", "log": str(tmp_path / "log"),
+                                  "designs": {key: design}}))  # fmt: skip
+    script = (
+        "import sys, pynq\n"
+        "try:\n"
+        "    pynq.Overlay(sys.argv[1])\n"
+        "except TypeError as e:\n"
+        "    print(type(e).__name__, e)\n"
+    )
+    run = subprocess.run(
+        [str(python), "-c", script, str(stock / "lfcW1A1-pynqZ1-Z2.bit")],
+        capture_output=True, text=True, cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(SIMBOARD),
+             "BNNTOOL_SIMBOARD": str(config), "BOARD": "Pynq-Z2"},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == (
+        "TypeError unsupported operand type(s) for /: 'float' and 'NoneType'"
+    )
 
 
 def test_simulated_board_is_pynqs_device(tmp_path: Path, upstream: Path) -> None:
