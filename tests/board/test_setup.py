@@ -5,6 +5,7 @@ Python is this test run's, without pynq)."""
 from __future__ import annotations
 
 import json
+import os
 import stat
 from pathlib import Path
 
@@ -270,3 +271,24 @@ def test_board_name_sources(
     want_name, want_key = expected
     assert name == want_name
     assert source == (want_key if want_key in (None, "BOARD") else str(paths[want_key]))
+
+
+def test_runtime_gives_pynq_the_login_shell_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SSH command gets none of /etc/profile.d: the runtime reads XILINX_XRT and BOARD from
+    PYNQ's scripts (read, not run) unless the environment has them."""
+    from bnntool.board import runtime
+
+    xrt = tmp_path / "xrt_setup.sh"
+    xrt.write_text("export XILINX_XRT=/usr\n")
+    venv = tmp_path / "pynq_venv.sh"
+    venv.write_text("source /usr/local/share/pynq-venv/bin/activate\nexport BOARD=KV260\n")
+    monkeypatch.setattr(runtime, "PROFILE_SCRIPTS", (str(xrt), str(venv)))
+    monkeypatch.setenv("XILINX_XRT", "")  # empty counts as unset; restored after the test
+    monkeypatch.setenv("BOARD", "Pynq-Z2")  # set already: kept
+    runtime._pynq_environment()
+    assert os.environ["XILINX_XRT"] == "/usr" and os.environ["BOARD"] == "Pynq-Z2"
+    monkeypatch.delenv("BOARD")
+    runtime._pynq_environment()
+    assert os.environ["BOARD"] == "KV260"
