@@ -274,23 +274,10 @@ def get_dataset(name: str) -> DatasetInfo:
         ) from None
 
 
-def file_set_names() -> list[str]:
-    """What ``bnntool fetch`` gets that is not a dataset (BNN-PYNQ's stock bitstreams)."""
-    from bnntool.data.bitstreams import NAME
-
-    return [NAME]
-
-
 def get_file_set(name: str) -> DatasetInfo:
     """A dataset, or another file set ``bnntool fetch`` knows (``bnn-pynq-bitstreams``)."""
     from bnntool.data.bitstreams import NAME, STOCK_BITSTREAMS
 
     if name.strip().lower() == NAME:
         return STOCK_BITSTREAMS
-    try:
-        return get_dataset(name)
-    except DatasetError:
-        raise DatasetError(
-            f"unknown dataset {name!r}; bnntool fetch knows the datasets {', '.join(DATASETS)} "
-            f"and {NAME}"
-        ) from None
+    return get_dataset(name)

@@ -134,6 +134,23 @@ def test_a_board_without_stock_bitstreams(run_cli, start_board, upstream: Path) 
     assert r["images"][0]["class"] == 3
 
 
+def test_an_ultra96_whose_stock_bit_files_are_not_covered(
+    run_cli, start_board, upstream: Path
+) -> None:
+    start_board("u96", env={"BOARD": "Ultra96V2"})
+    r = _ok(run_cli("board", "setup", "--host", "u96", "--json"))
+    assert (r["board"], r["stock"]["platform"], r["stock"]["status"]) == (
+        "Ultra96V2", "ultra96", "not covered",
+    )  # fmt: skip
+    assert "bnntool's catalog does not cover BNN-PYNQ's ultra96 .bit files" in r["note"]
+    assert (
+        run_cli("deploy", upstream / "params" / "mnist" / "lfcW1A1", "--host", "u96").exit_code == 0
+    )
+    image = upstream / "tests" / "Test_image" / "3.image-idx3-ubyte"
+    r = run_cli("infer", image, "--host", "u96", "--params", "mnist/lfcW1A1", "--runtime", "hw")
+    _one_error(r, "no lfcW1A1-ultra96.bit on the board: bnntool's catalog does not cover")
+
+
 def test_hw_without_pynq_is_one_line(run_cli, start_board, mirror: Path, upstream: Path) -> None:
     start_board("pynq", env={"BOARD": "Pynq-Z2", "BNNTOOL_MIRROR": "unused-on-the-board"})
     assert run_cli("board", "setup", "--host", "pynq", "--mirror", mirror).exit_code == 0

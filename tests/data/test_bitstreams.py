@@ -134,8 +134,3 @@ def test_url_mirror(http_server, run_cli, tmp_path: Path, real_files) -> None:
     assert r.exit_code == 0, r.stderr
     sources = {f["source"] for f in json.loads(r.stdout)[0]["files"]}
     assert sources == {f"{http_server.url}/m/bnn-pynq-bitstreams/{n}" for n in real_files}
-
-
-def test_unknown_name_lists_what_fetch_knows(run_cli, tmp_path: Path) -> None:
-    r = run_cli("fetch", "bnn-bitstreams", "--data-dir", tmp_path)
-    assert r.exit_code == 2 and "bnn-pynq-bitstreams" in r.stderr and "mnist" in r.stderr
