@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bnntool.artifacts import write_error, write_json
-from bnntool.data.catalog import DatasetInfo, RemoteFile, get_dataset
+from bnntool.data.catalog import DatasetInfo, RemoteFile, get_dataset, get_file_set
 from bnntool.data.checksum import Verdict, verify
 from bnntool.data.download import (
     LocalWriteError,
@@ -105,7 +105,7 @@ def fetch(
     given (and nothing else); else a system package (Debian's ``dataset-fashion-mnist``) and
     finally the official URL.
     """
-    info = get_dataset(name)
+    info = get_file_set(name)  # a dataset, or bnn-pynq-bitstreams
     root = resolve_data_dir(data_dir)
     mirror_location = resolve_mirror(mirror)
     policy = policy or RetryPolicy()
