@@ -70,9 +70,10 @@ def test_fetch_from_upstream_urls(upstream_server, run_cli, tmp_path: Path, real
     got = tmp_path / "D" / "bnn-pynq-bitstreams"
     for name, source in real_files.items():
         assert (got / name).read_bytes() == source.read_bytes()
-    assert _listing(tmp_path / "D") == ["bnn-pynq-bitstreams"] + [
-        f"bnn-pynq-bitstreams/{n}" for n in sorted(real_files)
-    ]
+    assert _listing(tmp_path / "D") == [
+        "bnn-pynq-bitstreams",
+        "bnn-pynq-bitstreams/.bnntool-verified.json",  # what fetch verified, for later checks
+    ] + [f"bnn-pynq-bitstreams/{n}" for n in sorted(real_files)]
     requested = {p for p, _ in upstream_server.requests}
     assert "/Xilinx/BNN-PYNQ/d39c1c75403db571f54dd0f0cf27ae5104ac968e/bnn/bitstreams/pynqZ1-Z2/" \
         "lfcW1A1-pynqZ1-Z2.bit" in requested  # fmt: skip
