@@ -93,12 +93,15 @@ def bnntool(*args: object, cwd: Path | None = None, **kw) -> subprocess.Complete
 
 
 def start_bnntool(*args: object) -> subprocess.Popen:
+    """Start the real ``bnntool`` as a terminal would: Ctrl-C (SIGINT) at its default even where
+    this test runs in a background job, which ignores SIGINT (and Python would inherit that)."""
     return subprocess.Popen(
         [sys.executable, "-m", "bnntool", *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
