@@ -155,14 +155,18 @@ def convert(
 
 
 def weights_of(path: Path) -> Path:
-    """The .npz of ``path``: the file itself, or a bnntool run folder's weights.npz."""
+    """The .npz of ``path``: the file itself, or a bnntool run folder's (or a pipeline folder's
+    run/) weights.npz."""
+    if not path.exists():
+        raise UserError(f"{path} does not exist; give the trained weights (.npz) or a run folder")
     if not path.is_dir():
         return path
-    if not (path / "weights.npz").is_file():
-        raise UserError(
-            f"{path} has no weights.npz; give the trained weights (.npz) or a bnntool run folder"
-        )
-    return path / "weights.npz"
+    for run in (path, path / "run"):
+        if (run / "weights.npz").is_file():
+            return run / "weights.npz"
+    raise UserError(
+        f"{path} has no weights.npz; give the trained weights (.npz) or a bnntool run folder"
+    )
 
 
 def run_record(npz_path: Path) -> dict[str, Any]:
