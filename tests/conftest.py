@@ -39,6 +39,11 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ("BNNTOOL_DATA_DIR", "BNNTOOL_MIRROR", "BNNTOOL_DEBUG"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    # commands that write beside the working directory (verify's default report) write into the
+    # test's own folder, never into the repository
+    work = tmp_path.with_name(f"{tmp_path.name}-cwd")  # beside tmp_path, not in it
+    work.mkdir(exist_ok=True)
+    monkeypatch.chdir(work)
 
 
 @dataclass
