@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from bnntool.artifacts import output_folder, sha256_file, write_manifest
-from bnntool.convert import matrices, memory
+from bnntool.convert import brevitas, matrices, memory
 from bnntool.convert import thresholds as th
 from bnntool.convert.npz import LayerWeights, WeightsError, read_npz
 from bnntool.convert.params import (
@@ -107,11 +107,19 @@ def convert(
     if encoding is None:
         encoding = run_encoding(npz_path)
     spec = encoded_spec(base, encoding)
-    weights = read_npz(npz_path, spec, variance_eps=bn_variance_eps)
+    source_notes: list[str] = []
+    batchnorm = "inv_std" if bn_variance_eps is None else f"variance, eps {bn_variance_eps}"
+    if brevitas.is_checkpoint(npz_path):  # a Brevitas bnn_pynq checkpoint (.tar, .pth)
+        if bn_variance_eps is not None:
+            raise UserError(f"{npz_path} is a Brevitas checkpoint: leave out --bn-variance")
+        weights, source_notes = brevitas.read_checkpoint(npz_path, spec)
+        batchnorm = f"Brevitas {brevitas.network_for(spec).upper()} running variance"
+    else:
+        weights = read_npz(npz_path, spec, variance_eps=bn_variance_eps)
     names = check_classes(spec, weights, classes)
 
     warnings: list[str] = []
-    notes: list[str] = []
+    notes: list[str] = source_notes
     reports = []
     out_dir = Path(out_dir)
     with output_folder(out_dir, force=force, kind=PARAMS_KIND, inputs=(npz_path,)) as tmp:
@@ -132,9 +140,7 @@ def convert(
                 else None,
                 "source": {"path": str(npz_path.resolve()), "sha256": sha256_file(npz_path)},
                 "thresholds": thresholds,
-                "batchnorm": "inv_std"
-                if bn_variance_eps is None
-                else f"variance, eps {bn_variance_eps}",
+                "batchnorm": batchnorm,
                 "classes": names,
                 "warnings": warnings,
                 "notes": notes,
@@ -155,12 +161,16 @@ def convert(
 
 
 def weights_of(path: Path) -> Path:
-    """The .npz of ``path``: the file itself, or a bnntool run folder's weights.npz."""
+    """The .npz of ``path``: the file itself, or a bnntool run folder's weights.npz (or a
+    Brevitas experiment folder's checkpoints/best.tar)."""
     if not path.is_dir():
         return path
+    if not (path / "weights.npz").is_file() and brevitas.checkpoint_in(path):
+        return brevitas.checkpoint_in(path)
     if not (path / "weights.npz").is_file():
         raise UserError(
-            f"{path} has no weights.npz; give the trained weights (.npz) or a bnntool run folder"
+            f"{path} has no weights.npz; give the trained weights (.npz), a bnntool run folder "
+            "or a Brevitas checkpoint"
         )
     return path / "weights.npz"
 
