@@ -7,12 +7,14 @@ logits. Its input is what the overlay receives: LFC the +-1 input bits of the ru
 Each hidden layer: the quantized weights (``BipolarQuant``, or a 2-bit ``Quant``), negated for
 the neurons whose batch-norm scale is negative, MatMul or Conv (all attributes explicit), then a
 ``MultiThreshold`` holding bnntool's exact thresholds (the ones ``bnntool convert`` writes for
-the overlay: bias and batch-norm folded in exact arithmetic, as values of the layer's sum), and
-MaxPool after the activation, as the overlay pools. The last layer: MatMul, its bias and
+the overlay: bias and batch-norm folded in exact arithmetic, as values of the layer's sum; out
+type BIPOLAR, or TERNARY for 2-bit activations), and MaxPool after the activation, as the
+overlay pools. The last layer: MatMul, its bias and
 batch-norm ``(x - mean) * (gamma * inv_std) + beta``: the logits.
 
 FINN's own flow (QONNX to FINN, tidy-up, streamline, conversion to hardware layers) takes the
-graph as it is; tests/export/test_finn.py runs it and compares with ``bnntool verify``.
+graph as it is; tests/export/test_finn.py runs it and compares with ``bnntool verify``
+(docs/to-finn.md).
 """
 
 from __future__ import annotations
