@@ -88,9 +88,9 @@ def convert(
       bnntool convert w.npz --overlay my-folding.toml --classes names.txt --out p/ --force --json
       bnntool convert experiments/LFC_1W1A_1W1A_20261201_101500 --out params/
     """
-    from bnntool.convert import convert as run_convert
+    from bnntool.convert import convert as convert_npz
     from bnntool.convert import run_record, weights_of
-    from bnntool.convert.brevitas import overlay_for
+    from bnntool.convert.brevitas import convert_checkpoint, is_checkpoint, overlay_for
 
     if classes_file is not None and dataset is not None:
         raise UserError("give --classes or --dataset, not both")
@@ -117,6 +117,7 @@ def convert(
         from bnntool.data import get_dataset
 
         classes = list(get_dataset(dataset).classes)
+    run_convert = convert_checkpoint if is_checkpoint(weights) else convert_npz
     result = run_convert(
         weights,
         overlay,

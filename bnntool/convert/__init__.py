@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from bnntool.artifacts import output_folder, sha256_file, write_manifest
-from bnntool.convert import brevitas, matrices, memory
+from bnntool.convert import matrices, memory
 from bnntool.convert import thresholds as th
 from bnntool.convert.npz import LayerWeights, WeightsError, read_npz
 from bnntool.convert.params import (
@@ -88,6 +89,7 @@ def convert(
     bn_variance_eps: float | None = None,
     force: bool = False,
     encoding: InputEncoding | None = None,
+    read: Callable[[OverlaySpec], tuple[tuple[LayerWeights, ...], list[str], str]] | None = None,
 ) -> ConvertResult:
     """Convert a Lasagne-layout .npz into a parameter folder for ``overlay``.
 
@@ -96,7 +98,10 @@ def convert(
     ``classes`` defaults to "0".."N-1". With ``bn_variance_eps`` the .npz's inv_std slots hold
     PyTorch-style running variances. ``encoding`` is the LFC input encoding the weights were
     trained with; by default the one in a ``run.json`` beside the .npz (a bnntool run folder),
-    else BNN-PYNQ's. The folder is written whole or not at all.
+    else BNN-PYNQ's. The folder is written whole or not at all. ``read`` replaces the .npz
+    reader: spec -> (layers, notes, how the batch-norm was read); bnntool.convert.brevitas
+    passes one for Brevitas checkpoints (not imported here: the board runtime bundles this
+    package, and that reader needs PyTorch).
     """
     started = time.monotonic()
     if thresholds not in MODES:
@@ -107,15 +112,11 @@ def convert(
     if encoding is None:
         encoding = run_encoding(npz_path)
     spec = encoded_spec(base, encoding)
-    source_notes: list[str] = []
-    batchnorm = "inv_std" if bn_variance_eps is None else f"variance, eps {bn_variance_eps}"
-    if brevitas.is_checkpoint(npz_path):  # a Brevitas bnn_pynq checkpoint (.tar, .pth)
-        if bn_variance_eps is not None:
-            raise UserError(f"{npz_path} is a Brevitas checkpoint: leave out --bn-variance")
-        weights, source_notes = brevitas.read_checkpoint(npz_path, spec)
-        batchnorm = f"Brevitas {brevitas.network_for(spec).upper()} running variance"
+    if read is None:
+        weights, source_notes = read_npz(npz_path, spec, variance_eps=bn_variance_eps), []
+        batchnorm = "inv_std" if bn_variance_eps is None else f"variance, eps {bn_variance_eps}"
     else:
-        weights = read_npz(npz_path, spec, variance_eps=bn_variance_eps)
+        weights, source_notes, batchnorm = read(spec)
     names = check_classes(spec, weights, classes)
 
     warnings: list[str] = []
@@ -165,8 +166,8 @@ def weights_of(path: Path) -> Path:
     Brevitas experiment folder's checkpoints/best.tar)."""
     if not path.is_dir():
         return path
-    if not (path / "weights.npz").is_file() and brevitas.checkpoint_in(path):
-        return brevitas.checkpoint_in(path)
+    if not (path / "weights.npz").is_file() and (path / "checkpoints" / "best.tar").is_file():
+        return path / "checkpoints" / "best.tar"
     if not (path / "weights.npz").is_file():
         raise UserError(
             f"{path} has no weights.npz; give the trained weights (.npz), a bnntool run folder "

@@ -35,10 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bnntool.convert import ConvertResult, convert
 from bnntool.convert.matrices import quantize_trained
 from bnntool.convert.npz import LayerWeights, WeightsError
 from bnntool.convert.thresholds import steps
-from bnntool.errors import FormatError
+from bnntool.errors import FormatError, UserError
 from bnntool.overlay import LayerSpec, OverlaySpec
 
 # Brevitas's bnn_pynq networks that a stock overlay holds, by their configuration names.
@@ -137,18 +138,29 @@ def load_state_dict(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def convert_checkpoint(
+    path: str | Path, overlay: str | Path | OverlaySpec, out_dir: str | Path, **options
+) -> ConvertResult:
+    """``bnntool.convert.convert`` for a Brevitas checkpoint (the same options, but no
+    ``bn_variance_eps``: a checkpoint holds running variances, read as such)."""
+    path = Path(path)
+    if options.pop("bn_variance_eps", None) is not None:
+        raise UserError(f"{path} is a Brevitas checkpoint: leave out --bn-variance")
+
+    def read(spec: OverlaySpec) -> tuple[tuple[LayerWeights, ...], list[str], str]:
+        layers, notes = read_checkpoint(path, spec)
+        return layers, notes, f"Brevitas {network_for(spec).upper()} running variance"
+
+    return convert(path, overlay, out_dir, read=read, **options)
+
+
 def read_checkpoint(path: Path, spec: OverlaySpec) -> tuple[tuple[LayerWeights, ...], list[str]]:
     """The layers of a Brevitas checkpoint for ``spec`` (weights already quantized), and notes
     on the neurons whose mean was moved to decide as Brevitas's float32 forward does."""
     path = Path(path)
     expected = network_for(spec)
+    overlay_for(path)  # refuses a network no stock overlay holds
     named = network_of(path)
-    stock = ", ".join(n.upper() for n in OVERLAYS)
-    if named and named not in OVERLAYS:
-        raise BrevitasError(
-            f"{path} is a Brevitas {named.upper()} (its experiment folder says so); the stock "
-            f"overlays hold {stock}"
-        )
     if named and named != expected:
         raise BrevitasError(
             f"{path} is a Brevitas {named.upper()} (its experiment folder says so), but overlay "
@@ -158,7 +170,7 @@ def read_checkpoint(path: Path, spec: OverlaySpec) -> tuple[tuple[LayerWeights, 
     if expected not in OVERLAYS:
         raise BrevitasError(
             f"overlay {spec.name} holds no Brevitas bnn_pynq network ({expected.upper()}); the "
-            f"stock overlays hold {stock}"
+            f"stock overlays hold {', '.join(n.upper() for n in OVERLAYS)}"
         )
     if expected == "lfc_1w2a":
         raise BrevitasError(
