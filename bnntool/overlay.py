@@ -256,6 +256,40 @@ def load_overlay(name_or_path: str | Path) -> OverlaySpec:
     return _load_file(stock)
 
 
+def overlay_of(source: str | Path) -> OverlaySpec:
+    """The overlay a name, spec file, params folder or run folder stands for: a params folder's
+    manifest carries its spec; a bnntool run (or pipeline) folder, the spec it was trained for
+    with its input encoding."""
+    path = Path(source)
+    if not path.is_dir():
+        return load_overlay(source)
+    from bnntool.artifacts import read_manifest
+
+    manifest = read_manifest(path)
+    if manifest and isinstance(manifest.get("overlay_spec"), dict):
+        return spec_from_dict(manifest["overlay_spec"], str(path / "manifest.json"))
+    for run in (path, path / "run"):
+        if (run / "run.json").is_file():
+            from bnntool.encoding import InputEncoding, encoded_spec
+
+            try:
+                record = json.loads((run / "run.json").read_text())
+                raw = record.get("overlay_spec")
+                base = (
+                    spec_from_dict(raw, str(run / "run.json"))
+                    if isinstance(raw, dict)
+                    else load_overlay(record["recipe"]["overlay"])
+                )
+                encoding = record.get("input_encoding")
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise SpecError(f"{run / 'run.json'} does not name its overlay ({e})") from None
+            return encoded_spec(base, InputEncoding.from_dict(encoding) if encoding else None)
+    raise SpecError(
+        f"{path} is neither a params folder (no manifest.json with its overlay) nor a bnntool run "
+        "folder (no run.json); give a stock overlay name or a spec file"
+    )
+
+
 def _load_file(path: Path) -> OverlaySpec:
     if sys.version_info >= (3, 11):
         import tomllib

@@ -24,7 +24,7 @@ from bnntool.encoding import encoded_spec
 from bnntool.errors import Interrupted, UserError
 from bnntool.overlay import OverlaySpec, load_overlay
 from bnntool.train.recipe import recipe_from_dict
-from bnntool.verify import VerifyReport, verify
+from bnntool.verify import VerifyReport, judge, verify
 
 DEFAULT_OVERLAY = {
     "mnist": "lfcW1A1",
@@ -66,6 +66,8 @@ def run_pipeline(
     mirror: str | None = None,
     limit: int | None = None,
     train_limit: int | None = None,
+    min_accuracy: float | None = None,
+    min_agreement: float | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> PipelineResult:
     """Fetch, train (unless ``weights`` are given), convert and verify; see the module doc."""
@@ -119,6 +121,7 @@ def run_pipeline(
         result.params, info.name, weights_path, limit, data_dir, report_path
     )
     result.stages.append(stage)
+    result.verify.gates = judge(result.verify, min_accuracy, min_agreement)
     return result
 
 

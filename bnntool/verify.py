@@ -60,6 +60,7 @@ class VerifyReport:
     against: Agreement | None = None
     report_json: str = ""
     confusion_png: str = ""
+    gates: dict[str, Any] | None = None  # --min-accuracy / --min-agreement and what they found
 
 
 def verify(
@@ -74,11 +75,15 @@ def verify(
     fit: bool = False,
     report: str | os.PathLike[str] | None = None,
     allow_edited: bool = False,
+    min_accuracy: float | None = None,
+    min_agreement: float | None = None,
 ) -> VerifyReport:
     """Verify a parameter folder; see the module docstring. A folder whose files differ from its
     manifest's sha256 is refused unless ``allow_edited``."""
     if limit is not None and limit < 1:
         raise UserError(f"--limit {limit}: give at least 1 image")
+    if min_agreement is not None and against is None:
+        raise UserError("--min-agreement needs --against (the trained weights or run folder)")
     params = read_params(Path(params_dir), overlay, allow_edited=allow_edited)
     model = OverlayModel(params)
     data = load_dataset(dataset, split, data_dir)
@@ -142,8 +147,47 @@ def verify(
         quirks=quirks(model.network, outputs, classes),
         against=agreement,
     )
+    result.gates = judge(result, min_accuracy, min_agreement)
     _write_report(result, params.classes, report)
     return result
+
+
+class GateMissed(UserError):
+    """A --min-accuracy or --min-agreement gate was missed (exit code 3, for CI scripts)."""
+
+    exit_code = 3
+
+
+def judge(
+    result: VerifyReport, min_accuracy: float | None, min_agreement: float | None
+) -> dict[str, Any] | None:
+    """The gates a CI script set, with what was measured and which were missed (also written
+    into the report); None when no gate was set."""
+    if min_accuracy is None and min_agreement is None:
+        return None
+    missed = []
+    if min_accuracy is not None and result.accuracy < min_accuracy:
+        missed.append(f"accuracy {result.accuracy:.2f}% < --min-accuracy {min_accuracy:g}")
+    agreement = result.against.agreement if result.against is not None else None
+    if min_agreement is not None:
+        if agreement is None:
+            raise UserError("--min-agreement needs --against (the trained weights or run folder)")
+        if agreement < min_agreement:
+            missed.append(f"agreement {agreement:.2f}% < --min-agreement {min_agreement:g}")
+    return {
+        "min_accuracy": min_accuracy,
+        "min_agreement": min_agreement,
+        "accuracy": result.accuracy,
+        "agreement": agreement,
+        "passed": not missed,
+        "missed": missed,
+    }
+
+
+def check_gates(result: VerifyReport) -> None:
+    """After the report is out: a missed gate ends the command with exit code 3."""
+    if result.gates and result.gates["missed"]:
+        raise GateMissed(f"gate missed on {result.params}: {'; '.join(result.gates['missed'])}")
 
 
 def _fitted(model: OverlayModel, data: ImageSet, fit: bool) -> np.ndarray:

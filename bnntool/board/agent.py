@@ -6,6 +6,12 @@ syntax newer than 3.6 here). Layout below the board user's home (``ROOT``, defau
 
     ROOT/params/<dataset>/<overlay>/     a deployed folder (+ .bnntool-deploy.json: what was sent)
     ROOT/bnntool-board.pyz               the board runtime (bnntool board setup)
+    ROOT/bnntool-board.pyz.sha256        its sha256, which the host compares before each run
+    ROOT/bnntool-board.json              what setup found and installed (board, platform, version)
+    ROOT/bitstreams/<platform>/          BNN-PYNQ's stock .bit/.hwh/.tcl for the board
+
+Everything bnntool writes there is readable by others: folders 0755, files 0644, whatever the
+umask of the SSH session (a runtime started as root, or by another user, reads it).
 
 Commands (arguments are one JSON document, argv[2]); results are JSON on stdout; failures are
 one line ``bnntool-board: error: ...`` on stderr and exit status 3:
@@ -16,11 +22,15 @@ one line ``bnntool-board: error: ...`` on stderr and exit status 3:
   received into a temporary folder, every file's sha256 checked against the record it carries,
   then swapped into place by rename (the previous version is kept until the swap succeeded);
   with ``bnn`` also copied into BNN-PYNQ's params folder;
-- ``install``: one file on stdin (the runtime), checked and renamed into place;
+- ``install``: one file on stdin (the runtime), checked and renamed into place, then its
+  sha256 and the setup record;
+- ``stock``: like ``deploy`` for ``ROOT/bitstreams/<platform>``: the host's sha256 of the stock
+  files in a first stdin line, answered by whether to send; then a gzip tar stream, every file
+  checked against those sha256, swapped into place;
 - ``pack``: a deployed folder as a gzip tar stream on stdout;
-- ``info``: Python, NumPy, PYNQ, board, free disk, deployed folders;
+- ``info``: Python, NumPy, PYNQ, board, free disk, deployed folders, runtime, stock bitstreams;
 - ``versions``: the Python and the NumPy (imported, as the runtime will) that the runtime would
-  get, checked by the host before ``board setup`` installs anything.
+  get, checked by the host before ``board setup`` installs anything, and the board's name.
 """
 
 import errno
@@ -35,7 +45,18 @@ import time
 import zlib
 
 RECORD = ".bnntool-deploy.json"
+SETUP_RECORD = "bnntool-board.json"
 ERROR_STATUS = 3
+DIR_MODE, FILE_MODE = 0o755, 0o644
+# Where PYNQ images name the board, after the BOARD variable (which only login shells get from
+# /etc/profile.d): the device tree (PYNQ SD images), /etc/xocl.txt (PYNQ images and Kria-PYNQ),
+# the export in Kria-PYNQ's profile script, /etc/environment.
+BOARD_FILES = (
+    "/proc/device-tree/chosen/pynq_board",
+    "/etc/xocl.txt",
+    "/etc/profile.d/pynq_venv.sh",
+    "/etc/environment",
+)
 
 
 class Failure(Exception):
@@ -77,6 +98,68 @@ def _safe_name(name):
     )
 
 
+def _publish(folder):
+    """Folders 0755, files 0644 below ``folder`` (itself included), whatever the umask was."""
+    os.chmod(folder, DIR_MODE)
+    for dirpath, dirs, files in os.walk(folder):
+        for name in dirs:
+            os.chmod(os.path.join(dirpath, name), DIR_MODE)
+        for name in files:
+            os.chmod(os.path.join(dirpath, name), FILE_MODE)
+
+
+def _makedirs(path):
+    """``os.makedirs`` whose new folders are 0755 whatever the umask."""
+    missing = []
+    probe = os.path.abspath(path)
+    while not os.path.isdir(probe):
+        missing.append(probe)
+        probe = os.path.dirname(probe)
+    os.makedirs(path, exist_ok=True)
+    for folder in missing:
+        os.chmod(folder, DIR_MODE)
+
+
+def exported(path, variable):
+    """The value a shell script (``export NAME=value``) or /etc/environment gives ``variable``,
+    read, not run; None if it sets none or cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read(65536).decode("utf-8", "replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        words = line.strip().split()
+        if words[:1] == ["export"]:
+            words = words[1:]
+        if words and words[0].startswith(variable + "="):
+            value = words[0][len(variable) + 1 :].strip("\"'")
+            return value if value and "$" not in value else None
+    return None
+
+
+def _board_from(path):
+    if path.endswith((".sh", "environment")):
+        return exported(path, "BOARD")
+    try:
+        with open(path, "rb") as f:
+            return f.read(4096).decode("utf-8", "replace").strip("\x00\n\r\t ") or None
+    except OSError:
+        return None
+
+
+def board_name():
+    """The board's name as PYNQ gives it and where it was found: (name, source) or (None, None)."""
+    name = os.environ.get("BOARD", "").strip()
+    if name and name != "Unknown":
+        return name, "BOARD"
+    for path in BOARD_FILES:
+        found = _board_from(path)
+        if found and found != "Unknown":
+            return found, path
+    return None, None
+
+
 def _bnn_params_dir():
     """``<bnn package>/params`` of an installed BNN-PYNQ, found without importing it (its import
     fails on boards without the BOARD variable or the old xlnk driver)."""
@@ -94,7 +177,8 @@ def _bnn_params_dir():
 def _lock(root):
     import fcntl
 
-    os.makedirs(root, exist_ok=True)
+    _makedirs(root)
+    os.chmod(root, DIR_MODE)
     handle = open(os.path.join(root, ".lock"), "w")  # noqa: SIM115 (held until unlocked)
     fcntl.flock(handle, fcntl.LOCK_EX)
     return handle
@@ -160,7 +244,9 @@ def receive(args):
     lock = _lock(root)
     try:
         try:
-            os.makedirs(parent, exist_ok=True)
+            _makedirs(parent)
+            os.chmod(os.path.join(root, "params"), DIR_MODE)
+            os.chmod(parent, DIR_MODE)
         except OSError as e:
             raise _space_error(parent, e) from None
         _tidy(parent, overlay)
@@ -168,6 +254,7 @@ def receive(args):
         try:
             received = _untar(sys.stdin.buffer, tmp)
             _check(tmp, received)
+            _publish(tmp)
             _swap(tmp, dest)
         except OSError as e:
             raise _space_error(dest, e) from None
@@ -259,9 +346,25 @@ def _check(tmp, received):
         )
 
 
+def _write_text(path, text):
+    """Write a small file whole (temporary name, then rename), mode 0644."""
+    folder, name = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + name + ".", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def install(args):
+    """One file from stdin, checked by sha256; then ``<name>.sha256`` and, given one, the setup
+    record (so that a runtime whose sha256 file is missing is never taken for current)."""
     root, name, sha = args["root"], args["name"], args["sha256"]
-    os.makedirs(root, exist_ok=True)
+    _makedirs(root)
     dest = os.path.join(root, name)
     fd, tmp = tempfile.mkstemp(prefix="." + name + ".", dir=root)
     try:
@@ -275,13 +378,61 @@ def install(args):
                 out.write(chunk)
         if digest.hexdigest() != sha:
             raise Failure(f"{name} arrived damaged (sha256 differs); run setup again")
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, dest)
+        _write_text(dest + ".sha256", sha + "\n")
+        if args.get("record") is not None:
+            _write_text(os.path.join(root, SETUP_RECORD), json.dumps(args["record"], indent=1))
     except OSError as e:
         raise _space_error(dest, e) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return {"path": os.path.abspath(dest), "python": sys.version.split()[0]}
+
+
+def stock(args):
+    """BNN-PYNQ's stock bitstreams of one platform into ``ROOT/bitstreams/<platform>``."""
+    root, platform = args["root"], args["platform"]
+    parent = os.path.join(root, "bitstreams")
+    dest = os.path.join(parent, platform)
+    wanted = json.loads(sys.stdin.buffer.readline().decode())
+    there = _folder_hashes(dest)
+    send = bool(wanted["force"]) or there != wanted["files"]
+    sys.stdout.write(json.dumps({"send": send, "path": os.path.abspath(dest)}) + "\n")
+    sys.stdout.flush()
+    if not send:
+        return {"status": "unchanged", "path": os.path.abspath(dest), "files": len(there)}
+    lock = _lock(root)
+    try:
+        try:
+            _makedirs(parent)
+        except OSError as e:
+            raise _space_error(parent, e) from None
+        _tidy(parent, platform)
+        tmp = tempfile.mkdtemp(prefix="." + platform + ".incoming-", dir=parent)
+        try:
+            received = _untar(sys.stdin.buffer, tmp)
+            expected = wanted["files"]
+            missing = sorted(set(expected) - set(received))
+            extra = sorted(set(received) - set(expected))
+            bad = sorted(k for k in expected if k in received and received[k] != expected[k])
+            if missing or extra or bad:
+                what = (bad or missing or extra)[0]
+                raise Failure(
+                    f"sha256 check failed on the board for the stock bitstreams ({len(bad)} "
+                    f"differ, {len(missing)} missing, {len(extra)} unexpected, e.g. {what}); "
+                    "nothing was changed, run bnntool board setup again"
+                )
+            _publish(tmp)
+            _swap(tmp, dest)
+        except OSError as e:
+            raise _space_error(dest, e) from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        lock.close()
+    return {"status": "installed", "path": os.path.abspath(dest), "files": len(received)}
 
 
 def pack(args):
@@ -310,9 +461,17 @@ def _version(module):
         return None
 
 
+def _setup_record(root):
+    try:
+        with open(os.path.join(root, SETUP_RECORD)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
 def info(args):
     root = args["root"]
-    board = os.environ.get("BOARD")
+    board, board_from = board_name()
     try:
         with open("/proc/device-tree/model") as f:
             model = f.read().strip("\x00\n ")
@@ -355,6 +514,11 @@ def info(args):
     except (Failure, OSError):
         pass
     runtime = os.path.join(root, "bnntool-board.pyz")
+    stock_dir = os.path.join(root, "bitstreams")
+    stock_files = {}
+    for platform in sorted(os.listdir(stock_dir)) if os.path.isdir(stock_dir) else []:
+        if not platform.startswith("."):
+            stock_files[platform] = sorted(os.listdir(os.path.join(stock_dir, platform)))
     overlays = []
     try:
         import importlib.util
@@ -371,11 +535,14 @@ def info(args):
         "numpy": _version("numpy"),
         "pynq": _version("pynq"),
         "board": board,
+        "board_from": board_from,
         "model": model,
         "disk_free": usage.free,
         "disk_total": usage.total,
         "root": os.path.abspath(root),
         "runtime": os.path.abspath(runtime) if os.path.isfile(runtime) else None,
+        "setup": _setup_record(root),
+        "stock_bitstreams": stock_files,
         "deployed": deployed,
         "bnn": bnn,
         "overlays": overlays,
@@ -390,16 +557,21 @@ def versions(args):
         numpy_version = str(numpy.__version__)
     except Exception:  # missing, or broken for this Python
         numpy_version = None
+    board, board_from = board_name()
     return {
         "python": "{}.{}.{}".format(*sys.version_info[:3]),
         "executable": sys.executable,
         "numpy": numpy_version,
+        "pynq": _version("pynq"),
+        "board": board,
+        "board_from": board_from,
     }
 
 
 COMMANDS = {
     "deploy": deploy,
     "install": install,
+    "stock": stock,
     "pack": pack,
     "info": info,
     "versions": versions,

@@ -14,6 +14,7 @@ import io
 import re
 import sys
 import zipfile
+from functools import cache
 from pathlib import Path
 
 import bnntool
@@ -113,6 +114,14 @@ def build() -> bytes:
             z.writestr(zipfile.ZipInfo(arcname, _EPOCH), path.read_bytes())
         z.writestr(zipfile.ZipInfo("__main__.py", _EPOCH), MAIN)
     return buffer.getvalue()
+
+
+@cache
+def built() -> tuple[bytes, str]:
+    """The zipapp and its sha256, built once per process (what setup installs and every run on
+    a board checks the installed one against)."""
+    data = build()
+    return data, sha256(data)
 
 
 def _version(text: str) -> tuple[int, int] | None:

@@ -18,21 +18,27 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bnntool import __version__
 from bnntool.board import bundle, transport
+from bnntool.board.platforms import canonical, stock_platform
 from bnntool.board.remote import (
     DEFAULT_ROOT,
     RUNTIME_NAME,
+    agent_command,
     call_agent,
     check,
     runtime_command,
+    setup_needed,
 )
 from bnntool.board.runtime import Classifier, classes_of, read_deployed
 from bnntool.convert.params import ParamsFolder, read_params
+from bnntool.data.bitstreams import runnable
 from bnntool.errors import UserError
 from bnntool.sim.readout import BATCH, SINGLE
 
@@ -40,36 +46,175 @@ from bnntool.sim.readout import BATCH, SINGLE
 # setup, info
 
 
-def setup(target: transport.Target, root: str = DEFAULT_ROOT) -> dict[str, Any]:
-    """Put the board runtime on the board (no internet needed there) and check that it runs;
+def setup(
+    target: transport.Target,
+    root: str = DEFAULT_ROOT,
+    *,
+    board: str | None = None,
+    bitstreams: bool = True,
+    data_dir: str | os.PathLike[str] | None = None,
+    mirror: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Put the board runtime on the board (no internet needed there) and, for a board with
+    stock bitstreams, those bitstreams (fetched here first when needed, sha256-checked there);
     a board whose Python or NumPy is too old is refused before anything is installed."""
     transport.check_relpath(root, "--remote-dir")
-    data = bundle.build()
+    if board is not None:
+        transport.check_name(board, "--board")
     with transport.connect(target) as conn:
-        found = call_agent(conn, "versions", {})
-        bundle.check_versions(target.name, found["python"], found["numpy"], found["executable"])
-        installed = call_agent(
-            conn,
-            "install",
-            {"root": root, "name": RUNTIME_NAME, "sha256": bundle.sha256(data)},
-            stdin=data,
-        )
-        status, out, err = conn.run(runtime_command(root, "version"))
-        check(conn, status, err, "the board runtime")
+        return setup_on(
+            conn, root, board=board, bitstreams=bitstreams, data_dir=data_dir, mirror=mirror,
+            log=log,
+        )  # fmt: skip
+
+
+def setup_on(
+    conn: transport.Connection,
+    root: str = DEFAULT_ROOT,
+    *,
+    board: str | None = None,
+    bitstreams: bool = True,
+    data_dir: str | os.PathLike[str] | None = None,
+    mirror: str | None = None,
+    log: Callable[[str], None] | None = None,
+    strict: bool = True,
+) -> dict[str, Any]:
+    """:func:`setup` on an open connection (also the first use of ``infer``/``evaluate``).
+    Not ``strict``, stock bitstreams that cannot be fetched or sent leave the runtime installed
+    and the failure in the result's note."""
+    name = conn.target.name
+    found = call_agent(conn, "versions", {})
+    bundle.check_versions(name, found["python"], found["numpy"], found["executable"])
+    if board is not None:
+        board, board_from = canonical(board), "--board"
+    else:
+        board, board_from = found.get("board"), found.get("board_from")
+    platform = stock_platform(board)
+    stock: dict[str, Any] = {"platform": platform, "status": "none", "files": 0, "path": None}
+    if platform is not None and not runnable(platform):
+        stock["status"] = "not covered"
+    elif platform is not None and bitstreams:
+        try:
+            stock = install_stock(conn, root, platform, data_dir=data_dir, mirror=mirror, log=log)
+        except UserError as e:
+            if strict:
+                raise
+            stock = {**stock, "platform": platform, "status": "failed", "error": str(e)}
+    data, sha = bundle.built()
+    record = {
+        "bnntool": __version__,
+        "runtime_sha256": sha,
+        "board": board,
+        "board_from": board_from,
+        "platform": platform,
+        "stock_bitstreams": stock["status"] in ("installed", "unchanged"),
+        "setup": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    installed = call_agent(
+        conn,
+        "install",
+        {"root": root, "name": RUNTIME_NAME, "sha256": sha, "record": record},
+        stdin=data,
+    )
+    status, out, err = conn.run(runtime_command(root, "version", sha256=sha))
+    check(conn, status, err, "the board runtime")
     version = json.loads(out.decode())
     return {
-        "host": target.name,
+        "host": name,
         "path": installed["path"],
         "bytes": len(data),
         "modules": len(bundle.modules()),
         **version,
+        "pynq": found.get("pynq"),
+        "board": board,
+        "board_from": board_from,
+        "stock": stock,
+        "note": board_note(board, platform, stock),
+    }
+
+
+def board_note(board: str | None, platform: str | None, stock: dict[str, Any]) -> str:
+    """One line on which bitstreams ``--runtime hw`` will use on this board."""
+    if platform is None:
+        which = f"{board} has" if board else "the board's name is unknown (give --board), so it has"
+        return (
+            f"{which} no stock BNN-PYNQ bitstreams: --runtime hw runs a custom bitstream "
+            "deployed with bnntool deploy --bitstream BUILD_DIR (from bnntool build)"
+        )
+    if stock["status"] == "not covered":
+        return (
+            f"{board}: bnntool's catalog does not cover BNN-PYNQ's {platform} .bit files: "
+            "--runtime hw runs a custom bitstream deployed with bnntool deploy --bitstream"
+        )
+    if stock["status"] == "failed":
+        return f"{board}: stock bitstreams not installed ({stock['error']})"
+    if stock["status"] == "none":
+        return f"{board}: stock bitstreams not installed (--runtime sw)"
+    return f"{board}: stock bitstreams ({platform}) in {stock['path']}"
+
+
+def install_stock(
+    conn: transport.Connection,
+    root: str,
+    platform: str,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    mirror: str | None = None,
+    force: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """BNN-PYNQ's stock bitstreams of ``platform``: fetched here (verified; a cached copy is
+    used), then sent unless the board holds the same files, sha256-checked on the board."""
+    from bnntool.board.deploy import chunks, tar_members
+    from bnntool.data import fetch
+    from bnntool.data.bitstreams import NAME, platform_files
+
+    fetched = fetch(NAME, data_dir, mirror, log=log or (lambda _: None))
+    wanted = {f.name: f.sha256 for f in platform_files(platform)}
+    local = {f.name: f.path for f in fetched.files if f.name in wanted}
+    sent: list[bytes] = []
+
+    def answer(line: bytes) -> Iterator[bytes]:
+        try:
+            send = json.loads(line.decode())["send"]
+        except (ValueError, KeyError):
+            return
+        if send:
+            sent.append(tar_members([(n, p.read_bytes()) for n, p in sorted(local.items())]))
+            yield from chunks(sent[0])
+
+    header = json.dumps({"files": wanted, "force": force}).encode() + b"\n"
+    args = {"root": root, "platform": platform}
+    status, out, err = conn.run(agent_command("stock", args), header, reply=answer)
+    check(conn, status, err, "installing the stock bitstreams")
+    try:
+        result = json.loads(out.decode())
+    except ValueError:
+        raise transport.BoardError(
+            f"{conn.target.name}: the board's answer to the stock bitstreams was not readable"
+        ) from None
+    return {
+        "platform": platform,
+        "status": result["status"],
+        "files": result["files"],
+        "path": result["path"],
+        "bytes_sent": len(sent[0]) if sent else 0,
     }
 
 
 def info(target: transport.Target, root: str = DEFAULT_ROOT) -> dict[str, Any]:
     transport.check_relpath(root, "--remote-dir")
     with transport.connect(target) as conn:
-        return {"host": target.name, **call_agent(conn, "info", {"root": root})}
+        found = call_agent(conn, "info", {"root": root})
+    setup_record = found.get("setup") or {}
+    if found.get("runtime") is None:
+        state = "not installed"
+    elif setup_record.get("runtime_sha256") == bundle.built()[1]:
+        state = "current"
+    else:
+        state = "another bnntool version"
+    return {"host": target.name, **found, "runtime_state": state}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,6 +229,7 @@ class Batch:
     seconds: float  # the board's own compute time
     runtime: str
     note: str = ""
+    bitstream: str | None = None  # the bitstream pynq loaded (hw)
 
 
 @dataclass
@@ -97,6 +243,8 @@ class Place:
     conn: transport.Connection | None = None
     root: str = DEFAULT_ROOT
     host: str | None = None
+    log: Callable[[str], None] | None = field(default=None, repr=False)
+    setup: dict[str, Any] | None = None  # what a first-use setup did
     _local: Classifier | None = field(default=None, repr=False)
 
     def run(self, images: np.ndarray) -> Batch:
@@ -113,27 +261,47 @@ class Place:
                 seconds,
                 c.runtime,
                 c.note,
+                c.bitstream,
             )
         buffer = io.BytesIO()
         np.save(buffer, np.ascontiguousarray(images, dtype=np.uint8), allow_pickle=False)
         command = runtime_command(
             self.root, "classify", "--root", self.root, "--params", self.name,
-            "--runtime", self.runtime,
+            "--runtime", self.runtime, sha256=bundle.built()[1],
         )  # fmt: skip
         status, out, err = self.conn.run(command, buffer.getvalue())
+        reason = setup_needed(status, err)
+        if reason is not None and self.setup is None:
+            self._first_use_setup(reason)
+            status, out, err = self.conn.run(command, buffer.getvalue())
         check(self.conn, status, err, "classify")
         try:
             z = np.load(io.BytesIO(out), allow_pickle=False)
             meta = json.loads(z["meta"].tobytes().decode())
             return Batch(
                 z["outputs"], z["batch"], z["single"], meta["seconds"], meta["runtime"],
-                meta.get("note", ""),
+                meta.get("note", ""), meta.get("bitstream"),
             )  # fmt: skip
         except (ValueError, KeyError, OSError):
             raise transport.BoardError(
                 f"{self.conn.target.name}: the board runtime's answer was not readable; run "
                 "bnntool board setup again"
             ) from None
+
+    def _first_use_setup(self, reason: str) -> None:
+        """Install (or replace a stale) runtime, and for hw/auto the stock bitstreams; say so in
+        one line. Under ``auto`` a failure to get the bitstreams leaves the software model."""
+        assert self.conn is not None
+        name = self.conn.target.name
+        self.setup = setup_on(
+            self.conn, self.root, bitstreams=self.runtime != "sw", strict=self.runtime == "hw"
+        )
+        what = "no board runtime" if reason == "missing" else "its runtime was another bnntool's"
+        if self.log:
+            self.log(
+                f"{name}: {what}: set it up (bnntool board setup): {self.setup['path']}; "
+                f"{self.setup['note']}"
+            )
 
 
 def local_params(path: str | os.PathLike[str], overlay: str | None = None) -> ParamsFolder:
@@ -160,8 +328,10 @@ def place(
     runtime: str = "auto",
     overlay: str | None = None,
     root: str = DEFAULT_ROOT,
+    log: Callable[[str], None] | None = None,
 ) -> Iterator[Place]:
-    """Open where the images will run; on a board, fetch its copy of the folder first."""
+    """Open where the images will run; on a board, fetch its copy of the folder first. A board
+    without this bnntool's runtime gets it at the first run (one line to ``log``)."""
     if target is None:
         if runtime not in ("sw", "auto", "hw"):
             raise UserError(f"--runtime {runtime}: use auto, hw or sw")
@@ -177,7 +347,7 @@ def place(
         )
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
             archive.extractall(tmp, filter="data")
-        yield Place(read_deployed(tmp), params, runtime, conn, root, target.name)
+        yield Place(read_deployed(tmp), params, runtime, conn, root, target.name, log)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,6 +414,8 @@ def infer(p: Place, paths: list[Path]) -> dict[str, Any]:
         "params": p.name,
         "runtime": b.runtime,
         "note": b.note,
+        "bitstream": b.bitstream,
+        "setup": p.setup,
         "images": rows,
         "seconds": b.seconds,
         "usec_per_image": 1e6 * b.seconds / max(len(names), 1),
@@ -311,6 +483,8 @@ def evaluate(
         "split": split,
         "runtime": b.runtime,
         "note": b.note,
+        "bitstream": b.bitstream,
+        "setup": p.setup,
         "images": len(data),
         "correct": correct,
         "accuracy": 100.0 * correct / len(data),
@@ -407,6 +581,8 @@ def detect(
         "image": str(image_path),
         "runtime": b.runtime,
         "note": b.note,
+        "bitstream": b.bitstream,
+        "setup": p.setup,
         "class": index,
         "class_name": names[index],
         "min_score": min_score,

@@ -167,13 +167,16 @@ def _bitstream_files(build_dir: Path) -> dict[str, Path]:
 
 def tar_stream(b: Bundle) -> bytes:
     """The record, then every file, as one gzip tar (fast compression: the words are dense)."""
+    members = [(RECORD, (json.dumps(b.record, indent=1) + "\n").encode())]
+    members += [(n, p.read_bytes()) for n, p in sorted(b.files.items())]
+    return tar_members(members)
+
+
+def tar_members(members: list[tuple[str, bytes]]) -> bytes:
+    """Named byte strings as one gzip tar of files, mode 0644 (the board sets it again)."""
     buffer = io.BytesIO()
     now = int(time.time())
-    import json
-
     with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1, format=tarfile.GNU_FORMAT) as t:
-        members = [(RECORD, (json.dumps(b.record, indent=1) + "\n").encode())]
-        members += [(n, p.read_bytes()) for n, p in sorted(b.files.items())]
         for name, data in members:
             info = tarfile.TarInfo(name)
             info.size = len(data)

@@ -61,6 +61,8 @@ def _sync(buffer: Any, to_device: bool) -> None:
 class Accelerator:
     """One BlackBoxJam instance: weight and threshold loading (4.3), inference (4.4)."""
 
+    overlay: Any = None  # the pynq.Overlay whose registers and buffers these are (kept alive)
+
     def __init__(self, regs: Registers, spec: OverlaySpec, in_buf: Any, out_buf: Any) -> None:
         self.regs = regs
         self.spec = spec

@@ -6,6 +6,9 @@ NumPy and, for ``hw``, PYNQ's own ``pynq`` package: no torch, no click, no param
 board setup`` puts it on the board as one zipapp (``~/bnntool/bnntool-board.pyz``); the host
 runs ``python3 bnntool-board.pyz classify ...`` with the prepared images as a ``.npy`` on stdin
 and reads an ``.npz`` on stdout. The same :class:`Classifier` runs ``--runtime sw`` on the host.
+
+The bitstream: a custom overlay's, deployed with the params folder (``bitstream/*.bit``), else
+BNN-PYNQ's stock one for the board, which ``board setup`` put in ``~/bnntool/bitstreams/``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,13 @@ from typing import Any
 import numpy as np
 
 from bnntool import __version__
+from bnntool.board.agent import SETUP_RECORD, board_name, exported
+from bnntool.board.platforms import (
+    CURRENT_BOARDS,
+    STOCK_OVERLAYS,
+    stock_bitstream_name,
+    stock_platform,
+)
 from bnntool.convert.params import ParamsFolder, read_params
 from bnntool.errors import UserError
 from bnntool.overlay import spec_from_dict
@@ -30,7 +40,10 @@ from bnntool.sim.readout import BATCH, SINGLE, cnv_class, lfc_class
 
 RECORD = ".bnntool-deploy.json"
 RUNTIMES = ("auto", "hw", "sw")
-PLATFORMS = {"Pynq-Z1": "pynqZ1-Z2", "Pynq-Z2": "pynqZ1-Z2", "Ultra96": "ultra96"}
+DEFAULT_ROOT = Path("~/bnntool")  # bnntool's folder on the board
+# What login shells on PYNQ images get from /etc/profile.d and SSH commands do not: the XRT
+# location (without it pynq registers no device) and the board's name.
+PROFILE_SCRIPTS = ("/etc/profile.d/xrt_setup.sh", "/etc/profile.d/pynq_venv.sh")
 IN_WORDS = 3_840_000  # upstream's buffer sizes (spec 4.3)
 OUT_WORDS = 160_000
 
@@ -53,23 +66,33 @@ def classes_of(network: str, outputs: np.ndarray, classes: int, mode: str = BATC
 
 
 class Classifier:
-    """A params folder on the accelerator (hw) or on the bit-exact model (sw)."""
+    """A params folder on the accelerator (hw) or on the bit-exact model (sw). ``root`` is
+    bnntool's folder on the board (stock bitstreams, setup record)."""
 
-    def __init__(self, params: ParamsFolder, runtime: str = "auto") -> None:
+    def __init__(
+        self,
+        params: ParamsFolder,
+        runtime: str = "auto",
+        root: str | os.PathLike[str] | None = None,
+    ) -> None:
         if runtime not in RUNTIMES:
             raise UserError(f"--runtime {runtime}: use one of {', '.join(RUNTIMES)}")
         self.params = params
         self.spec = params.spec
         self.model = OverlayModel(params)
         self.accelerator = None
+        self.bitstream: str | None = None
         self.note = ""
         if runtime in ("auto", "hw"):
+            root_path = Path(root if root is not None else DEFAULT_ROOT).expanduser().absolute()
             try:
-                self.accelerator = _load_accelerator(params)
+                self.accelerator, bitstream = _load_accelerator(params, root_path)
+                self.bitstream = str(bitstream)
             except Exception as e:  # no pynq, no bitstream, no PL: fall back or refuse
+                reason = _reason(e)
                 if runtime == "hw":
-                    raise UserError(f"cannot use the accelerator: {e}") from None
-                self.note = f"software model ({e})"
+                    raise UserError(f"cannot use the accelerator: {reason}") from None
+                self.note = f"software model ({reason})"
         self.runtime = "hw" if self.accelerator is not None else "sw"
 
     def run(self, images: np.ndarray) -> tuple[np.ndarray, float]:
@@ -86,48 +109,105 @@ class Classifier:
         return outputs, time.perf_counter() - started
 
 
-def _load_accelerator(params: ParamsFolder) -> Any:
-    """Program the PL with the folder's bitstream (or BNN-PYNQ's stock one) and load it."""
+class NoBitstream(RuntimeError):
+    """No bitstream for this folder on this board (the message says what to do)."""
+
+
+def _reason(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    if isinstance(e, ModuleNotFoundError) and e.name == "pynq":
+        return "no pynq package for this Python (not a PYNQ image?)"
+    if "Root permissions required" in text:
+        return (
+            f"{text} (pynq maps the registers through /dev/mem: run the runtime as root, "
+            "e.g. log in as root)"
+        )
+    if isinstance(e, NoBitstream):
+        return text
+    return f"{type(e).__name__}: {text}"
+
+
+def _pynq_environment() -> None:
+    """Give pynq what a login shell on a PYNQ image would: ``XILINX_XRT`` and ``BOARD``."""
+    for variable in ("XILINX_XRT", "BOARD"):
+        if os.environ.get(variable):
+            continue
+        for script in PROFILE_SCRIPTS:
+            value = exported(script, variable)
+            if value:
+                os.environ[variable] = value
+                break
+
+
+def _load_accelerator(params: ParamsFolder, root: Path) -> tuple[Any, Path]:
+    """Program the PL with the folder's bitstream (or the board's stock one) and load it."""
+    bitstream = find_bitstream(params, root)
+    _pynq_environment()
     import pynq  # PYNQ's own package, present on the board images only
 
     from bnntool.board.pl import Accelerator
 
-    bitstream = _bitstream(params)
     overlay = pynq.Overlay(str(bitstream))
     names = [k for k, v in overlay.ip_dict.items() if "BlackBoxJam" in str(v.get("type", k))]
     if not names:
-        raise RuntimeError(f"{bitstream.name} has no BlackBoxJam accelerator")
+        raise NoBitstream(f"{bitstream.name} has no BlackBoxJam accelerator (pynq lists "
+                          f"{', '.join(overlay.ip_dict) or 'no IP'})")  # fmt: skip
     ip = overlay.ip_dict[names[0]]
-    regs = pynq.MMIO(ip["phys_addr"], ip.get("addr_range", 0x10000))
+    regs = pynq.MMIO(ip["phys_addr"], ip.get("addr_range") or 0x10000)
     in_buf = pynq.allocate(shape=(IN_WORDS,), dtype=np.uint64)
     out_buf = pynq.allocate(shape=(OUT_WORDS,), dtype=np.uint64)
     accelerator = Accelerator(regs, params.spec, in_buf, out_buf)
     accelerator.load(params.path)
-    return accelerator
+    accelerator.overlay = overlay  # keep pynq's objects alive as long as the driver
+    return accelerator, bitstream
 
 
-def _bitstream(params: ParamsFolder) -> Path:
-    """A custom overlay's ``bitstream/*.bit``, else BNN-PYNQ's stock bitstream for the board."""
+def setup_record(root: Path) -> dict[str, Any]:
+    """What ``board setup`` recorded in ``root`` (empty if nothing)."""
+    try:
+        return json.loads((root / SETUP_RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def find_bitstream(params: ParamsFolder, root: Path) -> Path:
+    """A custom overlay's ``bitstream/*.bit`` deployed with the folder, else the board's stock
+    bitstream that ``board setup`` installed; :class:`NoBitstream` saying what to do otherwise."""
     custom = sorted((params.path / "bitstream").glob("*.bit"))
     if custom:
-        return custom[0]
-    import importlib.util
-
-    board = os.environ.get("BOARD", "")
-    platform = PLATFORMS.get(board)
-    spec = importlib.util.find_spec("bnn")
-    if platform is None or spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"no bitstream deployed and no BNN-PYNQ bitstream for board {board!r}")
-    root = Path(next(iter(spec.submodule_search_locations)))
-    stock = root / "bitstreams" / platform / f"{params.spec.name}-{platform}.bit"
+        return custom[0].absolute()
+    record = setup_record(root)
+    board = record.get("board") or board_name()[0]
+    platform = record.get("platform") or stock_platform(board)
+    overlay = params.spec.name
+    if platform is None:
+        which = f"board {board}" if board else "this board (its name is unknown)"
+        raise NoBitstream(
+            f"{which} has no stock BNN-PYNQ bitstream (BNN-PYNQ published them for Pynq-Z1/Z2 "
+            f"and Ultra96; {', '.join(CURRENT_BOARDS)} and others run custom ones): build one "
+            f"with bnntool build and deploy it with bnntool deploy --bitstream BUILD_DIR"
+        )
+    stock = root / "bitstreams" / platform / stock_bitstream_name(overlay, platform)
     if not stock.is_file():
-        raise RuntimeError(f"no bitstream {stock}")
+        if platform == "ultra96":
+            raise NoBitstream(
+                f"no {stock.name} on the board: bnntool's catalog does not cover the Ultra96 "
+                ".bit files (no checksum to check them against); deploy a custom bitstream with "
+                "bnntool deploy --bitstream BUILD_DIR"
+            )
+        raise NoBitstream(
+            f"no stock bitstream {stock.name} in {stock.parent} for overlay {overlay}; run "
+            "bnntool board setup (it installs them)"
+            + ("" if overlay in STOCK_OVERLAYS else f" ({overlay} is not a stock overlay)")
+        )
     return stock
 
 
-def classify(folder: Path, runtime: str, images: np.ndarray) -> dict[str, Any]:
+def classify(
+    folder: Path, runtime: str, images: np.ndarray, root: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
     """Everything the host needs from one batch: outputs, both read-outs, timing, runtime."""
-    classifier = Classifier(read_deployed(folder), runtime)
+    classifier = Classifier(read_deployed(folder), runtime, root)
     outputs, seconds = classifier.run(images)
     n_classes = len(classifier.params.classes)
     network = classifier.spec.network
@@ -138,6 +218,7 @@ def classify(folder: Path, runtime: str, images: np.ndarray) -> dict[str, Any]:
         "seconds": seconds,
         "runtime": classifier.runtime,
         "note": classifier.note,
+        "bitstream": classifier.bitstream,
     }
 
 
@@ -162,9 +243,9 @@ def _main(argv: list[str]) -> int:
     if not overlay or ".." in args.params or not folder.is_dir():
         raise UserError(f"no params {args.params} on the board; deploy it, or see board info")
     images = np.load(io.BytesIO(sys.stdin.buffer.read()), allow_pickle=False)
-    result = classify(folder, args.runtime, images)
+    result = classify(folder, args.runtime, images, args.root)
     out = io.BytesIO()
-    meta = {k: result[k] for k in ("seconds", "runtime", "note")}
+    meta = {k: result[k] for k in ("seconds", "runtime", "note", "bitstream")}
     np.savez(
         out,
         outputs=result["outputs"],

@@ -13,6 +13,7 @@ from bnntool.cli.common import (
     human_size,
     json_option,
     log,
+    mirror_option,
 )
 from bnntool.errors import UserError
 
@@ -152,9 +153,10 @@ def deploy(
         )
 
 
-@click.group(short_help="Set up a board (runtime) and show what it holds.")
+@click.group(short_help="Set up a board (runtime, stock bitstreams) and show what it holds.")
 def board() -> None:
-    """Board commands: setup puts the board runtime on it; info shows what it has.
+    """Board commands: setup puts the board runtime (and BNN-PYNQ's stock bitstreams, on a
+    board that has them) on it; info shows what it has.
 
     \b
     Examples:
@@ -163,34 +165,68 @@ def board() -> None:
     """
 
 
-@board.command(short_help="Put the board runtime on a board (no internet needed there).")
+@board.command(short_help="Put the runtime and stock bitstreams on a board (no internet there).")
 @_ssh_options()
+@click.option(
+    "--board",
+    "board_name",
+    metavar="NAME",
+    help="The board's name as PYNQ spells it (Pynq-Z2, AUP-ZU3, KV260, ZCU104, ...); default: "
+    "what the board says (BOARD, the device tree, /etc/xocl.txt).",
+)
+@click.option(
+    "--no-bitstreams", is_flag=True, help="Install the runtime only (--runtime sw needs no more)."
+)
+@data_dir_option
+@mirror_option
 @json_option
-def setup(host: str, as_json: bool, **ssh: Any) -> None:
+def setup(
+    host: str, board_name: str | None, no_bitstreams: bool, data_dir: Path | None,
+    mirror: str | None, as_json: bool, **ssh: Any,
+) -> None:  # fmt: skip
     """Put bnntool's board runtime (one zipapp: the bit-exact model and the accelerator driver,
-    NumPy only) into ~/bnntool on the board and check that the board's Python runs it.
+    NumPy only) into ~/bnntool on the board and check that the board's Python runs it. On a
+    Pynq-Z1 or Pynq-Z2, also BNN-PYNQ's stock bitstreams of the five overlays (bnntool fetch
+    bnn-pynq-bitstreams first, unless already fetched), checked by sha256 on the board, into
+    ~/bnntool/bitstreams/pynqZ1-Z2, where --runtime hw loads them from. Boards without stock
+    bitstreams (AUP-ZU3, KV260, ZCU104, ...) run a custom one deployed with the params folder.
 
     \b
-    Example:
+    Examples:
       bnntool board setup --host pynq
+      bnntool board setup --host kria --board KV260 --json
+      bnntool board setup --host pynq --mirror /mnt/mirror
     """
     from bnntool.board.client import setup as run_setup
 
-    result = run_setup(_target(host, ssh), ssh["remote_dir"])
+    result = run_setup(
+        _target(host, ssh), ssh["remote_dir"], board=board_name, bitstreams=not no_bitstreams,
+        data_dir=data_dir, mirror=mirror, log=log,
+    )  # fmt: skip
     if as_json:
         emit_json(result)
         return
+    pynq = f", pynq {result['pynq']}" if result["pynq"] else ", no pynq"
     click.echo(
         f"{result['host']}: runtime {result['path']} ({result['bytes']:,} bytes, "
-        f"{result['modules']} modules); Python {result['python']}, NumPy {result['numpy']}"
+        f"{result['modules']} modules); Python {result['python']}, NumPy {result['numpy']}{pynq}"
     )
+    stock = result["stock"]
+    if stock["status"] in ("installed", "unchanged"):
+        click.echo(
+            f"{result['host']}: stock bitstreams {stock['platform']} {stock['status']} "
+            f"({stock['files']} files, sha256 checked on the board) in {stock['path']}"
+        )
+    else:
+        click.echo(f"{result['host']}: {result['note']}")
 
 
-@board.command(short_help="PYNQ version, board, free disk, deployed params and bitstreams.")
+@board.command(short_help="PYNQ version, board, free disk, runtime, params and bitstreams.")
 @_ssh_options()
 @json_option
 def info(host: str, as_json: bool, **ssh: Any) -> None:
-    """Show a board's Python, NumPy and PYNQ versions, board, free disk, the runtime, the params
+    """Show a board's PYNQ, Python and NumPy versions, its name (and where it was read from),
+    free disk, the runtime (and whether it is this bnntool's), the stock bitstreams, the params
     folders deployed by bnntool (with their bitstreams) and BNN-PYNQ's own params.
 
     \b
@@ -203,10 +239,18 @@ def info(host: str, as_json: bool, **ssh: Any) -> None:
     if as_json:
         emit_json(r)
         return
-    click.echo(f"host     {r['host']} ({r['board'] or r['model'] or 'board unknown'})")
-    click.echo(f"python   {r['python']} ({r['executable']}), numpy {r['numpy']}, pynq {r['pynq']}")
+    board = r["board"] or r["model"] or "board unknown"
+    source = f" from {r['board_from']}" if r["board"] and r["board_from"] else ""
+    click.echo(f"host     {r['host']} ({board}{source})")
+    click.echo(f"pynq     {r['pynq'] or 'not installed'}")
+    click.echo(f"python   {r['python']} ({r['executable']}), numpy {r['numpy']}")
     click.echo(f"disk     {human_size(r['disk_free'])} free of {human_size(r['disk_total'])}")
-    click.echo(f"runtime  {r['runtime'] or 'not installed (bnntool board setup)'}")
+    if r["runtime"]:
+        click.echo(f"runtime  {r['runtime']} ({r['runtime_state']})")
+    else:
+        click.echo("runtime  not installed (bnntool board setup)")
+    for platform, files in r["stock_bitstreams"].items():
+        click.echo(f"stock    {platform}: {len(files)} files")
     for d in r["deployed"]:
         bit = f", bitstream {', '.join(d['bitstream'])}" if d["bitstream"] else ""
         click.echo(f"params   {d['params']} ({d['files']} files, {d['deployed']}{bit})")
@@ -242,7 +286,7 @@ def infer(
 
     target = _target(host, ssh) if host else None
     with place(
-        params, target=target, runtime=runtime, overlay=overlay, root=ssh["remote_dir"]
+        params, target=target, runtime=runtime, overlay=overlay, root=ssh["remote_dir"], log=log
     ) as p:
         r = run_infer(p, list(images))
     if as_json:
@@ -253,6 +297,7 @@ def infer(
         click.echo(f"{row['image']}: {row['class']} {row['name']}{score}")
     click.echo(
         f"{r['runtime']}: {r['usec_per_image']:,.1f} us per image"
+        + (f" ({Path(r['bitstream']).name})" if r["bitstream"] else "")
         + (f"; {r['note']}" if r["note"] else "")
     )
 
@@ -286,15 +331,16 @@ def evaluate(
 
     target = _target(host, ssh) if host else None
     with place(
-        params, target=target, runtime=runtime, overlay=overlay, root=ssh["remote_dir"]
+        params, target=target, runtime=runtime, overlay=overlay, root=ssh["remote_dir"], log=log
     ) as p:
         r = run_evaluate(p, dataset, split=split, limit=limit, data_dir=data_dir, log=log)
     if as_json:
         emit_json(r)
         return
     where = r["host"] or "this machine"
+    bitstream = f", {Path(r['bitstream']).name}" if r["bitstream"] else ""
     click.echo(
-        f"{r['params']} on {where} ({r['runtime']}): {r['dataset']} {r['split']} "
+        f"{r['params']} on {where} ({r['runtime']}{bitstream}): {r['dataset']} {r['split']} "
         f"{r['accuracy']:.2f}% ({r['correct']}/{r['images']}), "
         f"{r['images_per_second']:,.0f} images/s"
     )
@@ -344,7 +390,7 @@ def detect(
 
     target = _target(host, ssh) if host else None
     with place(
-        params, target=target, runtime=runtime, overlay=overlay, root=ssh["remote_dir"]
+        params, target=target, runtime=runtime, overlay=overlay, root=ssh["remote_dir"], log=log
     ) as p:
         r = run_detect(p, image, class_name=class_name, min_score=min_score, out=out)
     if as_json:

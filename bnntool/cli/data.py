@@ -37,12 +37,15 @@ def fetch(
     A dataset is installed all or nothing: a file that fails its checksum is not kept, and
     neither is the rest of that dataset's fetch. An interrupted download is resumed next time.
     Debian's dataset-fashion-mnist package is used when it is installed.
+    bnn-pynq-bitstreams is BNN-PYNQ's stock overlays (.bit/.hwh/.tcl) from upstream's
+    repository at a pinned commit, fetched the same way (bnntool board setup sends them on).
 
     \b
     Examples:
       bnntool fetch fashion-mnist
       bnntool fetch mnist cifar-10 --data-dir ~/data
       bnntool fetch fashion-mnist --mirror /mnt/datasets --json
+      bnntool fetch bnn-pynq-bitstreams
     """
     from bnntool.data import fetch as fetch_dataset
     from bnntool.data.download import RetryPolicy

@@ -95,7 +95,10 @@ def plan(
 
 @click.command(short_help="Generate HLS/Vivado sources, C-simulate them, build a bitstream.")
 @click.option(
-    "--overlay", required=True, metavar="NAME|FILE", help="Stock overlay name or overlay spec file."
+    "--overlay",
+    required=True,
+    metavar="NAME|FILE|DIR",
+    help="Stock overlay name, overlay spec file, or a params or run folder (its overlay).",
 )
 @click.option(
     "--board",

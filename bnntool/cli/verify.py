@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,6 +14,10 @@ from bnntool.cli.common import (
     log,
     mirror_option,
 )
+
+if TYPE_CHECKING:
+    from bnntool.pipeline import PipelineResult
+    from bnntool.verify import VerifyReport
 
 
 @click.command(short_help="Run a parameter folder on the bit-exact overlay model.")
@@ -37,6 +42,18 @@ from bnntool.cli.common import (
     "--fit", is_flag=True, help="Resize and recolour dataset images to the overlay's input."
 )
 @click.option(
+    "--min-accuracy",
+    type=click.FloatRange(0, 100),
+    metavar="PCT",
+    help="Exit with code 3 if the folder's accuracy is below PCT (a CI gate).",
+)
+@click.option(
+    "--min-agreement",
+    type=click.FloatRange(0, 100),
+    metavar="PCT",
+    help="Exit with code 3 if the agreement with the trained model is below PCT.",
+)
+@click.option(
     "--allow-edited",
     is_flag=True,
     help="Verify a folder whose files no longer match its manifest's sha256 (edited on purpose).",
@@ -58,6 +75,8 @@ def verify(
     limit: int | None,
     fit: bool,
     report: Path | None,
+    min_accuracy: float | None,
+    min_agreement: float | None,
     allow_edited: bool,
     data_dir: Path | None,
     as_json: bool,
@@ -65,14 +84,17 @@ def verify(
     """Run a parameter folder on bnntool's bit-exact model of its overlay, over a dataset, and
     report accuracy (the board's batch read-out), per-class accuracy and images per second.
     With --against, also run the trained network and report agreement; a folder converted with
-    exact thresholds agrees on every image.
+    exact thresholds agrees on every image. With --min-accuracy or --min-agreement it is a CI
+    gate: a missed gate ends it with exit code 3 (after the report is written and printed).
 
     \b
     Examples:
       bnntool verify params/ --dataset fashion-mnist --against run/weights.npz
       bnntool verify bnn/params/mnist/lfcW1A1 --overlay lfcW1A1 --dataset mnist
       bnntool verify params/ --dataset cifar-10 --limit 1000 --json
+      bnntool verify params/ --dataset mnist --against run/ --min-accuracy 98.5 --min-agreement 100
     """
+    from bnntool.verify import check_gates
     from bnntool.verify import verify as run_verify
 
     result = run_verify(
@@ -86,10 +108,17 @@ def verify(
         fit=fit,
         report=report,
         allow_edited=allow_edited,
+        min_accuracy=min_accuracy,
+        min_agreement=min_agreement,
     )
     if as_json:
         emit_json(result)
-        return
+    else:
+        _print_report(result)
+    check_gates(result)
+
+
+def _print_report(result: VerifyReport) -> None:
     click.echo(
         f"{result.overlay} on {result.dataset} {result.split}: {result.accuracy:.2f}% "
         f"({result.correct}/{result.images}), {result.images_per_second:,.0f} images/s"
@@ -153,6 +182,18 @@ def verify(
 @mirror_option
 @click.option("--limit", type=int, help="Verify on the first N test images only.")
 @click.option("--train-limit", type=int, help="Train on the first N training images only.")
+@click.option(
+    "--min-accuracy",
+    type=click.FloatRange(0, 100),
+    metavar="PCT",
+    help="Exit with code 3 if the folder's accuracy is below PCT (a CI gate).",
+)
+@click.option(
+    "--min-agreement",
+    type=click.FloatRange(0, 100),
+    metavar="PCT",
+    help="Exit with code 3 if the folder agrees with the trained model on less than PCT.",
+)
 @data_dir_option
 @json_option
 def pipeline(
@@ -167,6 +208,8 @@ def pipeline(
     mirror: str | None,
     limit: int | None,
     train_limit: int | None,
+    min_accuracy: float | None,
+    min_agreement: float | None,
     data_dir: Path | None,
     as_json: bool,
 ) -> None:
@@ -183,6 +226,7 @@ def pipeline(
       bnntool pipeline cifar-10 --overlay cnvW2A2 --weights cifar10-2w-2a.npz --out cnv/
     """
     from bnntool.pipeline import run_pipeline
+    from bnntool.verify import check_gates
 
     result = run_pipeline(
         dataset,
@@ -197,11 +241,19 @@ def pipeline(
         mirror=mirror,
         limit=limit,
         train_limit=train_limit,
+        min_accuracy=min_accuracy,
+        min_agreement=min_agreement,
         log=log,
     )
     if as_json:
         emit_json(result)
-        return
+    else:
+        _print_pipeline(result)
+    if result.verify is not None:
+        check_gates(result.verify)
+
+
+def _print_pipeline(result: PipelineResult) -> None:
     for stage in result.stages:
         click.echo(f"{stage.stage:8} {stage.status:8} {stage.detail}")
     v = result.verify

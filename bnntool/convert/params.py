@@ -46,10 +46,12 @@ def write_layer(
     folder: Path, layer: LayerSpec, weights: np.ndarray, thresholds: np.ndarray | None
 ) -> None:
     """Write one layer's per-PE memories: weights (PE, WMEM) uint64, thresholds (PE, n) int64."""
-    for pe in range(layer.pe):
-        weights[pe].astype("<u8").tofile(folder / weights_file(layer.index, pe))
+    for pe in range(layer.pe):  # write_bytes, not tofile: a full disk then reports ENOSPC
+        (folder / weights_file(layer.index, pe)).write_bytes(weights[pe].astype("<u8").tobytes())
         if thresholds is not None:
-            thresholds[pe].astype("<i8").tofile(folder / thresholds_file(layer.index, pe))
+            (folder / thresholds_file(layer.index, pe)).write_bytes(
+                thresholds[pe].astype("<i8").tobytes()
+            )
 
 
 def write_classes(folder: Path, classes: list[str]) -> None:

@@ -272,3 +272,12 @@ def get_dataset(name: str) -> DatasetInfo:
             f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)} "
             "(run 'bnntool datasets' to list them)"
         ) from None
+
+
+def get_file_set(name: str) -> DatasetInfo:
+    """A dataset, or another file set ``bnntool fetch`` knows (``bnn-pynq-bitstreams``)."""
+    from bnntool.data.bitstreams import NAME, STOCK_BITSTREAMS
+
+    if name.strip().lower() == NAME:
+        return STOCK_BITSTREAMS
+    return get_dataset(name)

@@ -9,16 +9,17 @@ cut by the network is kept in the staging folder and resumed by the next fetch.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from bnntool.artifacts import write_error, write_json
-from bnntool.data.catalog import DatasetInfo, RemoteFile, get_dataset
+from bnntool.data.catalog import DatasetInfo, RemoteFile, get_dataset, get_file_set
 from bnntool.data.checksum import Verdict, verify
 from bnntool.data.download import (
     LocalWriteError,
@@ -105,7 +106,7 @@ def fetch(
     given (and nothing else); else a system package (Debian's ``dataset-fashion-mnist``) and
     finally the official URL.
     """
-    info = get_dataset(name)
+    info = get_file_set(name)  # a dataset, or bnn-pynq-bitstreams
     root = resolve_data_dir(data_dir)
     mirror_location = resolve_mirror(mirror)
     policy = policy or RetryPolicy()
@@ -113,7 +114,17 @@ def fetch(
 
     target = root / info.name
     staging = root / STAGING / info.name
-    created = _make_dirs(root, staging)
+    made_root = _make_dirs(root, root)
+    with _locked(root, info.name, log):  # one fetch at a time into a data directory
+        created = made_root + _make_dirs(root, staging)
+        return _fetch_files(info, root, target, staging, created, mirror_location, policy, log,
+                            started)  # fmt: skip
+
+
+def _fetch_files(
+    info: DatasetInfo, root: Path, target: Path, staging: Path, created: list[Path],
+    mirror_location: str | None, policy: RetryPolicy, log: Log, started: float,
+) -> FetchResult:  # fmt: skip
     done: list[FetchedFile] = []
     staged: list[tuple[Path, FetchedFile]] = []
     for remote in info.files:
@@ -308,6 +319,23 @@ def status(name: str, data_dir: str | os.PathLike[str] | None = None) -> Dataset
         else:
             files.append(FileStatus(remote.name, False, False, "", 0))
     return DatasetStatus(info.name, info.title, target, tuple(files))
+
+
+@contextlib.contextmanager
+def _locked(root: Path, name: str, log: Log) -> Iterator[None]:
+    """Hold an exclusive lock on the data directory (flock on the folder itself, so no lock file
+    is left): two commands fetching at once, e.g. two trainings started together, take turns
+    instead of removing each other's staging files. The second finds the files verified."""
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"{name}: waiting for another bnntool fetching into {root}")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _make_dirs(root: Path, staging: Path) -> list[Path]:

@@ -62,7 +62,7 @@ from bnntool.hw.tools import (
     get_tool,
     tool_version,
 )
-from bnntool.overlay import OverlaySpec, load_overlay
+from bnntool.overlay import OverlaySpec, overlay_of
 
 STATE = "build.json"
 STAGES = {
@@ -452,7 +452,7 @@ def run_build(
             "folder, an image file and its class)"
         )
     board = get_board(board_name)
-    spec = load_overlay(overlay)
+    spec = overlay_of(overlay)  # a name, a spec file, or a params or run folder
     est = check_fits(spec, board)
     if board.name not in spec.boards:
         log(

@@ -198,6 +198,8 @@ def train(
         raise UserError(
             f"run folder {out_dir} exists and is not empty; choose another --out or --resume it"
         )
+    elif rank == 0:
+        _check_writable(out_dir)  # before any download or training, not after the first epoch
 
     base_spec = load_overlay(recipe.overlay)
     spec = encoded_spec(base_spec, recipe.encoding() if base_spec.network == "lfc" else None)
@@ -438,6 +440,23 @@ def _interrupted(out_dir: Path, done: int, epochs: int) -> str:
             f"epoch {done}: resume with: bnntool train --resume {out_dir}"
         )
     return f"training stopped in epoch {done + 1} of {epochs}, before any epoch was saved"
+
+
+def _check_writable(out_dir: Path) -> None:
+    """Fail now, in one line, if the run folder cannot be made there."""
+    missing = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".{os.getpid()}.probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        where = Path(e.filename) if e.filename else out_dir
+        raise write_error(where, e, "choose another --out") from None
+    finally:
+        for folder in missing:  # innermost first: leave nothing until training writes
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def _forget(out_dir: Path, created: bool) -> None:

@@ -97,10 +97,18 @@ def _free_port() -> int:
 
 
 def launch_sshd(
-    folder: Path, home: Path, authorized: str, *, pythonpath: Path | None = None
+    folder: Path,
+    home: Path,
+    authorized: str,
+    *,
+    pythonpath: Path | None = None,
+    python: Path | None = None,
+    env: dict[str, str] | None = None,
+    umask: int | None = None,
 ) -> tuple[int, subprocess.Popen, Path]:
     """Start ``sshd -D`` on 127.0.0.1 at a free port, its files in ``folder``, sessions with HOME
-    ``home`` and this Python first on PATH; returns port, process and host key, once it listens."""
+    ``home`` and this Python (or the interpreter ``python``) first on PATH, ``env`` set and the
+    ``umask`` given; returns port, process and host key, once it listens."""
     if os.geteuid() == 0:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
     folder.mkdir(parents=True)
@@ -108,9 +116,11 @@ def launch_sshd(
     host_key = _keygen(folder / "host_key")
     (folder / "authorized_keys").write_text(authorized)
     port = _free_port()
-    env = [f"HOME={home}", f"PATH={Path(sys.executable).parent}:/usr/bin:/bin"]
+    bindir = Path(python).parent if python is not None else Path(sys.executable).parent
+    settings = [f"HOME={home}", f"PATH={bindir}:/usr/bin:/bin"]
     if pythonpath is not None:
-        env.append(f"PYTHONPATH={pythonpath}")
+        settings.append(f"PYTHONPATH={pythonpath}")
+    settings += [f"{k}={v}" for k, v in (env or {}).items()]
     config = folder / "sshd_config"
     config.write_text(
         "\n".join(
@@ -128,14 +138,17 @@ def launch_sshd(
                 "MaxStartups 100",
                 "MaxSessions 100",
                 "LogLevel ERROR",
-                f"SetEnv {' '.join(env)}",
+                f"SetEnv {' '.join(settings)}",
                 "",
             ]
         )
     )
     with open(folder / "sshd.log", "wb") as log:
         process = subprocess.Popen(
-            [SSHD, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=log
+            [SSHD, "-D", "-e", "-f", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            preexec_fn=None if umask is None else (lambda: os.umask(umask)),
         )
     deadline = time.monotonic() + 10
     while True:
@@ -175,16 +188,25 @@ def client(_keys: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 @pytest.fixture
 def start_board(client: Client, _keys: Path, tmp_path: Path) -> Iterator:
-    """Start an sshd board: ``start_board("board1", pythonpath=DIR)``; trusted and in the
-    client's ~/.ssh/config."""
+    """Start an sshd board: ``start_board("board1", pythonpath=DIR, env={"BOARD": "Pynq-Z2"})``;
+    trusted and in the client's ~/.ssh/config."""
     started: list[Board] = []
 
-    def start(alias: str = "board", *, pythonpath: Path | None = None, trust: bool = True) -> Board:
+    def start(
+        alias: str = "board",
+        *,
+        pythonpath: Path | None = None,
+        python: Path | None = None,
+        env: dict[str, str] | None = None,
+        umask: int | None = None,
+        trust: bool = True,
+    ) -> Board:
         folder = tmp_path / f"sshd-{alias}"
         home = tmp_path / f"home-{alias}"
         port, process, host_key = launch_sshd(
-            folder, home, (_keys / "client.pub").read_text(), pythonpath=pythonpath
-        )
+            folder, home, (_keys / "client.pub").read_text(), pythonpath=pythonpath,
+            python=python, env=env, umask=umask,
+        )  # fmt: skip
         board = Board(alias, port, home, host_key, process)
         started.append(board)
         client.boards.append(board)

@@ -1,6 +1,7 @@
-"""The accelerator driver (spec 4) against a register-level model of BlackBoxJam's control
-interface: every weight and threshold word must land at its layer, memory and index, and
-inference through the registers and buffers must give the bit-exact model's outputs."""
+"""The accelerator driver (spec 4) against the register-level model of BlackBoxJam
+(simboard/blackboxjam.py), in-process: every weight and threshold word must land at its layer,
+memory and index, and inference through the registers and buffers must give the bit-exact
+model's outputs. test_pynq_package.py runs the same driver through the real pynq package."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from bnntool.board import pl
 from bnntool.convert.params import expected_files, read_params
 from bnntool.sim.model import OverlayModel
+from tests.board.simboard.blackboxjam import BlackBoxJam
 
 
 class Buffer(np.ndarray):
@@ -26,86 +28,32 @@ def allocate(words: int, address: int) -> Buffer:
     return buf
 
 
-class BlackBoxJamModel:
-    """The AXI-Lite slave of spec 4.1: memsets into per-(layer, PE) memories, and inference on
-    numReps images between the two buffer addresses, computed by the overlay model from the
-    memories' contents as they were loaded."""
+class Buffers:
+    """The buffers as the accelerator's AXI master sees them: bytes by physical address."""
 
-    def __init__(self, spec, folder: Path, tmp: Path, buffers: list[Buffer]) -> None:
-        self.spec, self.classes, self.tmp = spec, folder / "classes.txt", tmp
-        self.regs: dict[int, int] = {}
-        self.mem: dict[tuple[int, int, int, int], int] = {}
-        self.buffers = {b.physical_address: b for b in buffers}
-        self.done = False
-        self.calls = 0
+    def __init__(self, buffers: list[Buffer]) -> None:
+        self.buffers = buffers
 
-    def read(self, offset: int) -> int:
-        if offset == pl.CTRL:
-            value = pl.AP_DONE if self.done else 0
-            self.done = False  # ap_done clears on read
-            return value | 0x4
-        return self.regs.get(offset, 0)
+    def _view(self, address: int, size: int) -> np.ndarray:
+        for b in self.buffers:
+            start = address - b.physical_address
+            if start >= 0 and start + size <= b.nbytes:
+                return b.view(np.uint8)[start : start + size]
+        raise AssertionError(f"no buffer holds {size} bytes at {address:#x}")
 
-    def write(self, offset: int, value: int) -> None:
-        assert 0 <= value < 2**32, (hex(offset), value)
-        self.regs[offset] = value
-        if offset == pl.CTRL and value & pl.AP_START:
-            self.calls += 1
-            self._init() if self.regs.get(pl.DO_INIT, 0) & 1 else self._compute()
-            self.done = True
+    def read(self, address: int, size: int) -> np.ndarray:
+        return self._view(address, size).copy()
 
-    def _init(self) -> None:
-        r = self.regs
-        layer, mem, ind, thresh = (r[pl.TARGET_LAYER], r[pl.TARGET_MEM], r[pl.TARGET_IND],
-                                   r[pl.TARGET_THRESH])  # fmt: skip
-        spec = self.spec.layers[layer // 2]
-        assert mem < spec.pe
-        if layer % 2 == 0:
-            assert ind < spec.wmem and thresh == 0
-        else:
-            assert spec.has_thresholds and ind < spec.tmem and thresh < spec.steps
-        self.mem[(layer, mem, ind, thresh)] = r[pl.VAL_LO] | r[pl.VAL_HI] << 32
-
-    def _folder(self) -> Path:
-        """The memories written back as a params folder (what the overlay now holds)."""
-        folder = self.tmp / f"loaded-{self.calls}"
-        folder.mkdir()
-        for layer in self.spec.layers:
-            for pe in range(layer.pe):
-                words = [self.mem[(2 * layer.index, pe, a, 0)] for a in range(layer.wmem)]
-                np.array(words, "<u8").tofile(folder / f"{layer.index}-{pe}-weights.bin")
-                if layer.has_thresholds:
-                    t = [self.mem[(2 * layer.index + 1, pe, nf, i)]
-                         for nf in range(layer.tmem) for i in range(layer.steps)]  # fmt: skip
-                    np.array(t, "<u8").tofile(folder / f"{layer.index}-{pe}-thres.bin")
-        (folder / "classes.txt").write_bytes(self.classes.read_bytes())
-        return folder
-
-    def _compute(self) -> None:
-        r, spec = self.regs, self.spec
-        n = r[pl.NUM_REPS]
-        src = self.buffers[r[pl.IN_LO] | r[pl.IN_HI] << 32]
-        dst = self.buffers[r[pl.OUT_LO] | r[pl.OUT_HI] << 32]
-        model = OverlayModel(read_params(self._folder(), spec))
-        raw = np.ascontiguousarray(src[: n * spec.input_words]).view(np.uint8).reshape(n, -1)
-        if spec.network == "lfc":
-            x = np.unpackbits(raw, axis=1, bitorder="little")[:, : spec.layers[0].mw]
-        else:
-            x = raw[:, : np.prod(spec.image_shape)].view(np.int8).reshape(n, *spec.image_shape)
-        out, _ = model._forward(x.astype(np.float32), False)
-        if spec.output_bits == 1:
-            packed = np.packbits(out.astype(np.uint8), axis=1, bitorder="little")
-        else:
-            packed = out.astype("<i2").view(np.uint8)
-        dst[: n * spec.output_words] = packed.reshape(-1).view("<u8")
+    def write(self, address: int, data: np.ndarray) -> None:
+        self._view(address, len(data))[:] = data
 
 
-def _check(folder: Path, overlay: str, images: np.ndarray, tmp: Path) -> None:
+def _check(folder: Path, overlay: str, images: np.ndarray) -> None:
     params = read_params(folder, overlay)
     spec = params.spec
     in_buf = allocate(spec.input_words * 64, 0x1_2000_0000)  # above 4 GiB: both halves used
     out_buf = allocate(spec.output_words * 64, 0x3000_0000)
-    regs = BlackBoxJamModel(spec, folder, tmp, [in_buf, out_buf])
+    regs = BlackBoxJam(spec, Buffers([in_buf, out_buf]))
     acc = pl.Accelerator(regs, spec, in_buf, out_buf)
     assert (regs.regs[pl.IN_LO], regs.regs[pl.IN_HI]) == (0x2000_0000, 1)
     written = acc.load(folder)
@@ -128,17 +76,17 @@ def _check(folder: Path, overlay: str, images: np.ndarray, tmp: Path) -> None:
     np.testing.assert_array_equal(outputs, expected)
 
 
-def test_lfc_driver(upstream: Path, mnist_dir: Path, tmp_path: Path) -> None:
+def test_lfc_driver(upstream: Path, mnist_dir: Path) -> None:
     from bnntool.data import load_dataset
 
     images = load_dataset("mnist", "test", mnist_dir).images[:150]
-    _check(upstream / "params" / "mnist" / "lfcW1A2", "lfcW1A2", images, tmp_path)
+    _check(upstream / "params" / "mnist" / "lfcW1A2", "lfcW1A2", images)
 
 
 @pytest.mark.parametrize("overlay", ["cnvW1A1", "cnvW2A2"])
-def test_cnv_driver(upstream: Path, tmp_path: Path, overlay: str) -> None:
+def test_cnv_driver(upstream: Path, overlay: str) -> None:
     images = np.random.default_rng(1).integers(0, 256, (70, 32, 32, 3), dtype=np.uint8)
-    _check(upstream / "params" / "cifar10" / overlay, overlay, images, tmp_path)
+    _check(upstream / "params" / "cifar10" / overlay, overlay, images)
 
 
 def test_timeout_is_one_line(upstream: Path, monkeypatch: pytest.MonkeyPatch) -> None:

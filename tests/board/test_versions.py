@@ -96,7 +96,9 @@ def test_runtime_start_refuses_an_old_python(
     board = start_board("old", pythonpath=_fake_site(tmp_path / "site", python=True))
     source = upstream / "params" / "mnist" / "lfcW1A1"
     assert run_cli("deploy", source, "--host", "old").exit_code == 0  # the agent runs on 3.6+
-    (board.root / "bnntool-board.pyz").write_bytes(bundle.build())
+    data, sha = bundle.built()  # as setup left it, before the interpreter changed
+    (board.root / "bnntool-board.pyz").write_bytes(data)
+    (board.root / "bnntool-board.pyz.sha256").write_text(sha + "\n")
     image = tmp_path / "digit.png"
     from PIL import Image
 

@@ -24,15 +24,17 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def one_line_error(result, *, code: int = 2) -> str:
-    """The single stderr line of a failed command (no traceback), without its prefix."""
+    """The one error line of a failed command: the last on stderr (progress lines may come
+    before it), the only one from bnntool, no traceback."""
     out = result.stdout if isinstance(result.stdout, str) else result.stdout.decode()
     err = result.stderr if isinstance(result.stderr, str) else result.stderr.decode()
     code_seen = getattr(result, "exit_code", getattr(result, "returncode", None))
     assert code_seen == code, f"exit {code_seen}, expected {code}\n{out}\n{err}"
     lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected one line on stderr, got:\n{err}"
-    assert "Traceback" not in err
-    return lines[0]
+    said = [line for line in lines if line.startswith("bnntool: ")]
+    assert len(said) == 1 and lines[-1] == said[0], f"expected one error line, got:\n{err}"
+    assert "Traceback" not in err and "Error:" not in err.replace("bnntool: error:", "")
+    return said[0]
 
 
 def tree(folder: Path) -> dict[str, str]:
@@ -91,12 +93,15 @@ def bnntool(*args: object, cwd: Path | None = None, **kw) -> subprocess.Complete
 
 
 def start_bnntool(*args: object) -> subprocess.Popen:
+    """Start the real ``bnntool`` as a terminal would: Ctrl-C (SIGINT) at its default even where
+    this test runs in a background job, which ignores SIGINT (and Python would inherit that)."""
     return subprocess.Popen(
         [sys.executable, "-m", "bnntool", *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bnntool.errors import UserError
@@ -502,3 +503,32 @@ def test_sources_are_complete(tmp_path: Path) -> None:
         assert "@" not in re.sub(r"@[a-z]", "", path.read_text()), path  # every value filled
     tb = (tree.hls_dir / "tb.cpp").read_text()
     assert "{32, 416, 32, 1},  // layer 0" in tb and "kInputWords = 13" in tb
+
+
+def test_build_takes_a_params_or_run_folder(tmp_path: Path, run_cli) -> None:
+    """--overlay DIR: the spec a params folder's manifest or a run's run.json carries."""
+    import json
+
+    from bnntool.overlay import load_overlay, overlay_of
+    from tests.convert.fakes import layer_arrays, write_npz
+
+    spec = load_overlay("lfcW1A2")
+    npz = write_npz(tmp_path / "w.npz", layer_arrays(spec, np.random.default_rng(0)))
+    assert run_cli("convert", npz, "--overlay", "lfcW1A2", "--out", tmp_path / "p").exit_code == 0
+    assert overlay_of(tmp_path / "p").to_json() == spec.to_json()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(
+        json.dumps({"recipe": {"overlay": "lfcW1A2"}, "overlay_spec": spec.to_json()})
+    )
+    assert overlay_of(tmp_path).name == "lfcW1A2"  # a pipeline folder's run/
+    r = run_cli(
+        "build", "--overlay", tmp_path / "p", "--board", "pynq-z2", "--out", tmp_path / "b",
+        "--dry-run", "--json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["overlay"] == "lfcW1A2"
+    bad = run_cli(
+        "build", "--overlay", tmp_path / "b", "--board", "pynq-z2", "--out", tmp_path / "c"
+    )
+    assert bad.exit_code == 2 and "neither a params folder" in bad.stderr
