@@ -306,7 +306,7 @@ def infer(
 @_params_option
 @click.option("--dataset", required=True, help="Dataset name (mnist, fashion-mnist, ...).")
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
-@click.option("--limit", type=int, help="Only the first N images.")
+@click.option("--limit", type=click.IntRange(1), help="Only the first N images.")
 @_ssh_options(required=False)
 @_runtime_option
 @_overlay_option

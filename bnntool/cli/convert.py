@@ -98,6 +98,11 @@ def convert(
     run = run_record(weights)
     if overlay is None:
         overlay = run.get("recipe", {}).get("overlay") or overlay_for(weights)
+        if not overlay and (weights.parent / "checkpoint.pt").is_file():
+            raise UserError(
+                f"{weights.parent} is a run that has not finished (no run.json yet); convert it "
+                "when it has, or give --overlay NAME|FILE to convert its best epoch so far"
+            )
         if not overlay:
             raise UserError(
                 f"{weights} is not in a bnntool run folder (no run.json beside it) nor in a "

@@ -39,7 +39,11 @@ from bnntool.cli.common import (
     type=click.Path(file_okay=False, path_type=Path),
     help="Run folder (default: ./runs/<recipe>-<date>-<time>).",
 )
-@click.option("--limit", type=int, help="Train on the first N training images only (quick runs).")
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    help="Train on the first N training images only (quick runs).",
+)
 @click.option(
     "--init",
     "init_npz",

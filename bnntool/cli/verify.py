@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     type=click.Path(path_type=Path),
     help="Also run the trained network and report agreement with it.",
 )
-@click.option("--limit", type=int, help="Only the first N images.")
+@click.option("--limit", type=click.IntRange(1), help="Only the first N images.")
 @click.option(
     "--fit", is_flag=True, help="Resize and recolour dataset images to the overlay's input."
 )
@@ -180,8 +180,10 @@ def _print_report(result: VerifyReport) -> None:
     "--thresholds", type=click.Choice(["exact", "upstream"]), default="exact", show_default=True
 )
 @mirror_option
-@click.option("--limit", type=int, help="Verify on the first N test images only.")
-@click.option("--train-limit", type=int, help="Train on the first N training images only.")
+@click.option("--limit", type=click.IntRange(1), help="Verify on the first N test images only.")
+@click.option(
+    "--train-limit", type=click.IntRange(1), help="Train on the first N training images only."
+)
 @click.option(
     "--min-accuracy",
     type=click.FloatRange(0, 100),

@@ -162,18 +162,21 @@ def convert(
 
 
 def weights_of(path: Path) -> Path:
-    """The .npz of ``path``: the file itself, or a bnntool run folder's weights.npz (or a
-    Brevitas experiment folder's checkpoints/best.tar)."""
+    """The .npz of ``path``: the file itself, or a bnntool run folder's (or a pipeline folder's
+    run/) weights.npz, or a Brevitas experiment folder's checkpoints/best.tar."""
+    if not path.exists():
+        raise UserError(f"{path} does not exist; give the trained weights (.npz) or a run folder")
     if not path.is_dir():
         return path
-    if not (path / "weights.npz").is_file() and (path / "checkpoints" / "best.tar").is_file():
+    for run in (path, path / "run"):
+        if (run / "weights.npz").is_file():
+            return run / "weights.npz"
+    if (path / "checkpoints" / "best.tar").is_file():
         return path / "checkpoints" / "best.tar"
-    if not (path / "weights.npz").is_file():
-        raise UserError(
-            f"{path} has no weights.npz; give the trained weights (.npz), a bnntool run folder "
-            "or a Brevitas checkpoint"
-        )
-    return path / "weights.npz"
+    raise UserError(
+        f"{path} has no weights.npz; give the trained weights (.npz), a bnntool run folder or a "
+        "Brevitas checkpoint"
+    )
 
 
 def run_record(npz_path: Path) -> dict[str, Any]:

@@ -130,7 +130,8 @@ def read_params(
     and, unless ``allow_edited``, every file against the sha256 in its manifest."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ParamsError(f"parameter folder {folder} does not exist")
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise ParamsError(f"parameter folder {folder} {what}; give the folder convert wrote")
     if isinstance(overlay, OverlaySpec):
         spec, manifest = overlay, read_manifest(folder)
     else:

@@ -172,7 +172,7 @@ def test_unknown_dataset_and_zero_limit(xilinx_copy: Path, mnist_dir: Path, run_
     assert "unknown dataset 'emnist'" in _error(
         run_cli("verify", xilinx_copy, "--overlay", "lfcW1A1", "--dataset", "emnist")
     )
-    assert "--limit 0" in _error(
+    assert "'--limit': 0 is not in the range" in _error(
         run_cli(
             "verify",
             xilinx_copy,
