@@ -14,7 +14,9 @@ from bnntool.errors import UserError
 
 
 @click.command(short_help="Turn trained weights (.npz) into an overlay's parameter folder.")
-@click.argument("weights", metavar="WEIGHTS.npz|RUN_DIR", type=click.Path(path_type=Path))
+@click.argument(
+    "weights", metavar="WEIGHTS.npz|RUN_DIR|BREVITAS.tar", type=click.Path(path_type=Path)
+)
 @click.option(
     "--overlay",
     metavar="NAME|FILE",
@@ -74,22 +76,28 @@ def convert(
     layer L and PE P, classes.txt and manifest.json. Given a bnntool run folder (or its
     weights.npz), the overlay, class names and input encoding come from its run.json.
 
+    It also takes a checkpoint of Brevitas's bnn_pynq trainer (LFC_1W1A, CNV_1W1A, CNV_1W2A,
+    CNV_2W2A; docs/from-brevitas.md): in its experiment folder the overlay follows from the
+    folder's name, elsewhere give --overlay.
+
     \b
     Examples:
       bnntool convert runs/mnist-lfcW1A1-20261124-0930 --out params/
       bnntool convert run/weights.npz --overlay lfcW1A1 --dataset fashion-mnist --out params/
       bnntool convert cifar10-1w-1a.npz --overlay cnvW1A1 --out cnv/ --thresholds upstream
       bnntool convert w.npz --overlay my-folding.toml --classes names.txt --out p/ --force --json
+      bnntool convert experiments/LFC_1W1A_1W1A_20261201_101500 --out params/
     """
-    from bnntool.convert import convert as run_convert
+    from bnntool.convert import convert as convert_npz
     from bnntool.convert import run_record, weights_of
+    from bnntool.convert.brevitas import convert_checkpoint, is_checkpoint, overlay_for
 
     if classes_file is not None and dataset is not None:
         raise UserError("give --classes or --dataset, not both")
     weights = weights_of(weights)
     run = run_record(weights)
     if overlay is None:
-        overlay = run.get("recipe", {}).get("overlay")
+        overlay = run.get("recipe", {}).get("overlay") or overlay_for(weights)
         if not overlay and (weights.parent / "checkpoint.pt").is_file():
             raise UserError(
                 f"{weights.parent} is a run that has not finished (no run.json yet); convert it "
@@ -97,8 +105,8 @@ def convert(
             )
         if not overlay:
             raise UserError(
-                f"{weights} is not in a bnntool run folder (no run.json beside it); give "
-                "--overlay NAME|FILE"
+                f"{weights} is not in a bnntool run folder (no run.json beside it) nor in a "
+                "Brevitas experiment folder; give --overlay NAME|FILE"
             )
     classes = None
     if classes_file is None and dataset is None:
@@ -114,6 +122,7 @@ def convert(
         from bnntool.data import get_dataset
 
         classes = list(get_dataset(dataset).classes)
+    run_convert = convert_checkpoint if is_checkpoint(weights) else convert_npz
     result = run_convert(
         weights,
         overlay,

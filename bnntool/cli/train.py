@@ -128,8 +128,9 @@ def train(
 @json_option
 def export(run_dir: Path, fmt: str, out: Path | None, as_json: bool) -> None:
     """Export a trained run's network as a QONNX graph (ONNX with QONNX's quantization nodes),
-    so that it can go on to Xilinx FINN. Needs the optional onnx dependency:
-    pip install 'bnntool[qonnx]'.
+    so that it can go on to Xilinx FINN: FINN's build steps turn it into FINN's hardware layers,
+    which compute what the overlay computes (docs/to-finn.md). Needs the optional onnx
+    dependency: pip install 'bnntool[qonnx]'.
 
     \b
     Examples:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,7 @@ def convert(
     bn_variance_eps: float | None = None,
     force: bool = False,
     encoding: InputEncoding | None = None,
+    read: Callable[[OverlaySpec], tuple[tuple[LayerWeights, ...], list[str], str]] | None = None,
 ) -> ConvertResult:
     """Convert a Lasagne-layout .npz into a parameter folder for ``overlay``.
 
@@ -96,7 +98,10 @@ def convert(
     ``classes`` defaults to "0".."N-1". With ``bn_variance_eps`` the .npz's inv_std slots hold
     PyTorch-style running variances. ``encoding`` is the LFC input encoding the weights were
     trained with; by default the one in a ``run.json`` beside the .npz (a bnntool run folder),
-    else BNN-PYNQ's. The folder is written whole or not at all.
+    else BNN-PYNQ's. The folder is written whole or not at all. ``read`` replaces the .npz
+    reader: spec -> (layers, notes, how the batch-norm was read); bnntool.convert.brevitas
+    passes one for Brevitas checkpoints (not imported here: the board runtime bundles this
+    package, and that reader needs PyTorch).
     """
     started = time.monotonic()
     if thresholds not in MODES:
@@ -107,11 +112,15 @@ def convert(
     if encoding is None:
         encoding = run_encoding(npz_path)
     spec = encoded_spec(base, encoding)
-    weights = read_npz(npz_path, spec, variance_eps=bn_variance_eps)
+    if read is None:
+        weights, source_notes = read_npz(npz_path, spec, variance_eps=bn_variance_eps), []
+        batchnorm = "inv_std" if bn_variance_eps is None else f"variance, eps {bn_variance_eps}"
+    else:
+        weights, source_notes, batchnorm = read(spec)
     names = check_classes(spec, weights, classes)
 
     warnings: list[str] = []
-    notes: list[str] = []
+    notes: list[str] = source_notes
     reports = []
     out_dir = Path(out_dir)
     with output_folder(out_dir, force=force, kind=PARAMS_KIND, inputs=(npz_path,)) as tmp:
@@ -132,9 +141,7 @@ def convert(
                 else None,
                 "source": {"path": str(npz_path.resolve()), "sha256": sha256_file(npz_path)},
                 "thresholds": thresholds,
-                "batchnorm": "inv_std"
-                if bn_variance_eps is None
-                else f"variance, eps {bn_variance_eps}",
+                "batchnorm": batchnorm,
                 "classes": names,
                 "warnings": warnings,
                 "notes": notes,
@@ -156,7 +163,7 @@ def convert(
 
 def weights_of(path: Path) -> Path:
     """The .npz of ``path``: the file itself, or a bnntool run folder's (or a pipeline folder's
-    run/) weights.npz."""
+    run/) weights.npz, or a Brevitas experiment folder's checkpoints/best.tar."""
     if not path.exists():
         raise UserError(f"{path} does not exist; give the trained weights (.npz) or a run folder")
     if not path.is_dir():
@@ -164,8 +171,11 @@ def weights_of(path: Path) -> Path:
     for run in (path, path / "run"):
         if (run / "weights.npz").is_file():
             return run / "weights.npz"
+    if (path / "checkpoints" / "best.tar").is_file():
+        return path / "checkpoints" / "best.tar"
     raise UserError(
-        f"{path} has no weights.npz; give the trained weights (.npz) or a bnntool run folder"
+        f"{path} has no weights.npz; give the trained weights (.npz), a bnntool run folder or a "
+        "Brevitas checkpoint"
     )
 
 

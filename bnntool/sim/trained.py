@@ -12,16 +12,21 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from bnntool.convert.brevitas import is_checkpoint
 from bnntool.convert.matrices import quantize_trained
 from bnntool.convert.npz import LayerWeights, read_npz
 from bnntool.convert.thresholds import steps
 from bnntool.encoding import InputEncoding
 from bnntool.overlay import LayerSpec, OverlaySpec
 from bnntool.sim.inputs import HostInput
+
+if TYPE_CHECKING:
+    from bnntool.sim.brevitas import BrevitasModel
 
 
 class TrainedModel:
@@ -45,7 +50,12 @@ class TrainedModel:
         spec: OverlaySpec,
         encoding: InputEncoding | None = None,
         variance_eps: float | None = None,
-    ) -> TrainedModel:
+    ) -> TrainedModel | BrevitasModel:
+        """The reference of an .npz; of a Brevitas checkpoint, Brevitas's own model."""
+        if is_checkpoint(Path(path)):
+            from bnntool.sim.brevitas import BrevitasModel
+
+            return BrevitasModel(Path(path), spec, encoding)
         return cls(spec, read_npz(Path(path), spec, variance_eps=variance_eps), encoding)
 
     @property
