@@ -212,7 +212,10 @@ def train(
         ensure_fetched(recipe.dataset, data_dir, mirror, log=log)
     if world > 1:
         dist.barrier()
-    data = load_data(recipe.dataset, recipe.training.validation, limit, data_dir)
+    prep = InputPreparer(spec, recipe.encoding() if spec.network == "lfc" else None)
+    data = load_data(
+        recipe, limit, data_dir, prep.host.image_shape, log if rank == 0 else (lambda _: None)
+    )
     data_digest = _data_digest(data)
     if checkpoint is not None and checkpoint.get("settings", {}).get("data_sha256") not in (
         None,
@@ -232,7 +235,6 @@ def train(
     }
     if checkpoint is not None:
         settings["init"] = checkpoint.get("settings", {}).get("init")
-    prep = InputPreparer(spec, recipe.encoding() if spec.network == "lfc" else None)
     prep.check(data.train.images, data.name)
     classes = len(data.classes)
     t = recipe.training
@@ -765,6 +767,8 @@ def _write_run_json(
         "overlay": spec.name,
         "overlay_spec": base_spec.to_json(),
         "input_encoding": recipe.encoding().to_dict() if spec.network == "lfc" else None,
+        "image_preparation": recipe.preparation.to_dict(),
+        "split": data.split,
         "dataset": recipe.dataset,
         "classes": list(data.classes),
         "limit": settings["limit"],
