@@ -214,13 +214,15 @@ def images_for(
     split: str,
     data_dir: str | os.PathLike[str] | None,
     log: Callable[[str], None] | None = None,
+    where: str | None = None,
 ) -> ImageSet:
     """A dataset's images for a params folder (verify and evaluate). A named dataset as it is;
     an image folder prepared as the folder's manifest says, split as its run recorded (checked
-    against the folder), with labels in the order of the folder's classes.txt."""
+    against the folder), with labels in the order of the folder's classes.txt. ``where`` names
+    the manifest in messages (default: its path)."""
     if not is_image_folder(dataset):
         return load_dataset(dataset, split, data_dir)
-    where = str(params.path / MANIFEST)
+    where = where or str(params.path / MANIFEST)
     preparation = preparation_of(params)
     preparation.check(host.image_shape, f"overlay {params.spec.name}")
     recorded = (params.manifest or {}).get("split")
@@ -230,10 +232,11 @@ def images_for(
 
 def in_classes_of(params: ParamsFolder, data: ImageSet) -> ImageSet:
     """An image folder's images labelled by the params folder's class names (classes.txt), so
-    that a folder of some of the classes, or listed in another order, is measured right."""
+    that a folder of some of the classes, or listed in another order, is measured right. A
+    params folder whose classes are unnamed (0, 1, ...) takes the folder's classes in order."""
     names = [_name(c) for c in params.classes]
-    if [_name(c) for c in data.classes] == names:
-        return data
+    if [_name(c) for c in data.classes] == names or names == [str(i) for i in range(len(names))]:
+        return data  # the same names, or a folder converted without names: by position
     unknown = [c for c in data.classes if _name(c) not in names]
     if unknown:
         shown = ", ".join(params.classes[:8]) + (" ..." if len(params.classes) > 8 else "")

@@ -443,7 +443,8 @@ def evaluate(
     if limit is not None and limit < 1:
         raise UserError(f"--limit {limit}: give at least 1 image")
     model = OverlayModel(p.params)
-    data = images_for(p.params, model.host, dataset, split, data_dir, log)
+    manifest = f"{p.host}:{p.name}/manifest.json" if p.host else None
+    data = images_for(p.params, model.host, dataset, split, data_dir, log, manifest)
     if limit is not None:
         data = data.head(limit)
     classes = len(p.params.classes)

@@ -357,6 +357,10 @@ def evaluate(
         f"{r['accuracy']:.2f}% ({r['correct']}/{r['images']}), "
         f"{r['images_per_second']:,.0f} images/s"
     )
+    if r["folder_split"] is not None:
+        from bnntool.data.split import describe
+
+        click.echo(f"{r['dataset']}: {describe(r['folder_split'])}: the run's split")
     for c in r["per_class"]:
         if c["images"]:
             click.echo(

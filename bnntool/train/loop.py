@@ -37,6 +37,7 @@ from bnntool import __version__
 from bnntool.artifacts import atomic_file, sha256_file, tidy, write_bytes, write_error, write_json
 from bnntool.convert.npz import load_arrays
 from bnntool.data import ensure_fetched
+from bnntool.data.load import is_image_folder
 from bnntool.encoding import encoded_spec
 from bnntool.errors import Interrupted, UserError, WriteError
 from bnntool.overlay import load_overlay
@@ -208,7 +209,7 @@ def train(
             f"{recipe.source or recipe.name}: training.loss = 'readout-hinge' is for LFC overlays "
             f"(one bit per class); {recipe.overlay} outputs scores: use squared-hinge"
         )
-    if rank == 0 and not Path(recipe.dataset).is_dir():  # a user's image folder needs no fetch
+    if rank == 0 and not is_image_folder(recipe.dataset):  # a user's image folder needs no fetch
         ensure_fetched(recipe.dataset, data_dir, mirror, log=log)
     if world > 1:
         dist.barrier()
