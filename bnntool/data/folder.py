@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from bnntool.data import imagecache
 from bnntool.errors import DatasetError, FormatError
 from bnntool.preparation import Preparation, prepare_picture
 from bnntool.progress import count_bar
@@ -170,8 +171,6 @@ def decode(
     """Decode and prepare every image of ``listing`` into ``shape``, from the image cache when
     this listing (paths, sizes, times) was decoded with this preparation before. Unreadable
     files are returned in ``skipped``; the caller decides whether that is an error."""
-    from bnntool.data import imagecache
-
     key = imagecache.key(listing, shape, preparation)
     hit = imagecache.load(key, len(listing), shape)
     if hit is not None:
