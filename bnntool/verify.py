@@ -233,18 +233,21 @@ def images_for(
 def in_classes_of(params: ParamsFolder, data: ImageSet) -> ImageSet:
     """An image folder's images labelled by the params folder's class names (classes.txt), so
     that a folder of some of the classes, or listed in another order, is measured right. A
-    params folder whose classes are unnamed (0, 1, ...) takes the folder's classes in order."""
+    folder none of whose class names is in classes.txt (class0, class1, ...; or a params folder
+    with unnamed classes) is taken in order, class by class."""
     names = [_name(c) for c in params.classes]
-    if [_name(c) for c in data.classes] == names or names == [str(i) for i in range(len(names))]:
-        return data  # the same names, or a folder converted without names: by position
-    unknown = [c for c in data.classes if _name(c) not in names]
-    if unknown:
+    folder = [_name(c) for c in data.classes]
+    known = [c in names for c in folder]
+    if folder == names or not any(known):
+        return data
+    if not all(known):
+        unknown = data.classes[known.index(False)]
         shown = ", ".join(params.classes[:8]) + (" ..." if len(params.classes) > 8 else "")
         raise DatasetError(
-            f"class folder {unknown[0]!r} of {data.name} is not a class of {params.path} "
+            f"class folder {unknown!r} of {data.name} is not a class of {params.path} "
             f"(classes.txt: {shown}); rename the folder, or convert with the right --classes"
         )
-    index = np.asarray([names.index(_name(c)) for c in data.classes], dtype=np.int64)
+    index = np.asarray([names.index(c) for c in folder], dtype=np.int64)
     return replace(data, labels=index[data.labels], classes=tuple(params.classes))
 
 

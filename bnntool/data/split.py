@@ -15,7 +15,9 @@ training images) and ``--limit`` take images of every class.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -95,7 +97,7 @@ def split_folder(
     record = {
         **rule,
         "seed": seed,
-        "folder": listing.root.name,
+        "folder": Path(os.path.abspath(listing.root)).name,
         "classes": list(listing.classes),
         "class_images": np.bincount(listing.labels, minlength=len(listing.classes)).tolist(),
         "class_test_images": np.bincount(
@@ -115,7 +117,7 @@ def describe(record: dict[str, Any]) -> str:
     if record.get("rule") == "folders":
         how = "its test/ folder"
     else:
-        how = f"{record['test_share']:.0%} of each class, seed {record['seed']}"
+        how = f"{record['test_share'] * 100:g}% of each class, seed {record['seed']}"
     return (
         f"{record['test_images']} of {record['images']} images held out for test ({how}), "
         f"{record['train_images']} for training"

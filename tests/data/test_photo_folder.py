@@ -180,3 +180,23 @@ def test_class_folder_names(tmp_path: Path) -> None:
     (tmp_path / "p" / "two\nlines").mkdir()
     with pytest.raises(DatasetError, match="cannot be a class name"):
         list_folder(tmp_path / "p")
+
+
+def test_class_folders_matched_to_classes_txt(shared: Path, tmp_path: Path) -> None:
+    from bnntool.convert.params import ParamsFolder
+    from bnntool.overlay import load_overlay
+    from bnntool.verify import in_classes_of
+
+    def params(*names: str) -> ParamsFolder:
+        return ParamsFolder(tmp_path / "p", load_overlay("lfcW1A1"), names, (), None)
+
+    some = photo_folder(shared, tmp_path / "some", 2, classes=3, broken=False)
+    data = load_dataset(some, "all", reading=_reading())
+    assert data.classes == ("Pullover", "T-shirt top", "Trouser")
+    named = in_classes_of(params(*CLASSES), data)  # by name: 3 of the 10 classes
+    assert named.classes == CLASSES
+    assert [named.classes[c] for c in named.labels] == [f.split("/")[0] for f in data.files]
+    numbered = in_classes_of(params("0", "1", "2", "3"), data)  # no name matches: in order
+    assert numbered.labels.tolist() == data.labels.tolist()
+    with pytest.raises(DatasetError, match=r"class folder 'Trouser' of some is not a class of"):
+        in_classes_of(params("Pullover", "T-shirt top", "Coat"), data)
