@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+import unicodedata
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bnntool.artifacts import atomic_file, write_error, write_json
+from bnntool.artifacts import MANIFEST, atomic_file, write_error, write_json
 from bnntool.convert import weights_of
-from bnntool.convert.params import read_params
+from bnntool.convert.params import ParamsFolder, read_params
 from bnntool.data import load_dataset
 from bnntool.data.imageset import ImageSet
-from bnntool.errors import UserError
-from bnntool.sim.inputs import fit_images
+from bnntool.data.load import FolderReading, is_image_folder
+from bnntool.errors import DatasetError, UserError
+from bnntool.preparation import Preparation
+from bnntool.sim.inputs import HostInput, fit_images
 from bnntool.sim.model import OverlayModel
 from bnntool.sim.readout import BATCH, cnv_class, lfc_class, quirks
 from bnntool.sim.trained import TrainedModel
@@ -61,6 +65,9 @@ class VerifyReport:
     report_json: str = ""
     confusion_png: str = ""
     gates: dict[str, Any] | None = None  # --min-accuracy / --min-agreement and what they found
+    folder_split: dict[str, Any] | None = None  # an image folder's split, as checked
+    image_preparation: dict[str, Any] | None = None  # an image folder's (or --fit's)
+    skipped: list[str] = field(default_factory=list)  # unreadable pictures skipped
 
 
 def verify(
@@ -86,7 +93,7 @@ def verify(
         raise UserError("--min-agreement needs --against (the trained weights or run folder)")
     params = read_params(Path(params_dir), overlay, allow_edited=allow_edited)
     model = OverlayModel(params)
-    data = load_dataset(dataset, split, data_dir)
+    data = images_for(params, model.host, dataset, split, data_dir)
     if limit is not None:
         data = data.head(limit)
     images = _fitted(model, data, fit)
@@ -146,6 +153,11 @@ def verify(
         readout=BATCH,
         quirks=quirks(model.network, outputs, classes),
         against=agreement,
+        folder_split=data.split_record,
+        image_preparation=preparation_of(params).to_dict()
+        if fit or data.files is not None
+        else None,
+        skipped=list(data.skipped),
     )
     result.gates = judge(result, min_accuracy, min_agreement)
     _write_report(result, params.classes, report)
@@ -190,9 +202,62 @@ def check_gates(result: VerifyReport) -> None:
         raise GateMissed(f"gate missed on {result.params}: {'; '.join(result.gates['missed'])}")
 
 
+def preparation_of(params: ParamsFolder) -> Preparation:
+    """The image preparation a params folder records (none: the board's)."""
+    return Preparation.of_manifest(params.manifest, str(params.path / MANIFEST))
+
+
+def images_for(
+    params: ParamsFolder,
+    host: HostInput,
+    dataset: str,
+    split: str,
+    data_dir: str | os.PathLike[str] | None,
+    log: Callable[[str], None] | None = None,
+    where: str | None = None,
+) -> ImageSet:
+    """A dataset's images for a params folder (verify and evaluate). A named dataset as it is;
+    an image folder prepared as the folder's manifest says, split as its run recorded (checked
+    against the folder), with labels in the order of the folder's classes.txt. ``where`` names
+    the manifest in messages (default: its path)."""
+    if not is_image_folder(dataset):
+        return load_dataset(dataset, split, data_dir)
+    where = where or str(params.path / MANIFEST)
+    preparation = preparation_of(params)
+    preparation.check(host.image_shape, f"overlay {params.spec.name}")
+    recorded = (params.manifest or {}).get("split")
+    reading = FolderReading(host.image_shape, preparation, recorded=recorded, where=where, log=log)
+    return in_classes_of(params, load_dataset(dataset, split, data_dir, reading=reading))
+
+
+def in_classes_of(params: ParamsFolder, data: ImageSet) -> ImageSet:
+    """An image folder's images labelled by the params folder's class names (classes.txt), so
+    that a folder of some of the classes, or listed in another order, is measured right. A
+    folder none of whose class names is in classes.txt (class0, class1, ...; or a params folder
+    with unnamed classes) is taken in order, class by class."""
+    names = [_name(c) for c in params.classes]
+    folder = [_name(c) for c in data.classes]
+    known = [c in names for c in folder]
+    if folder == names or not any(known):
+        return data
+    if not all(known):
+        unknown = data.classes[known.index(False)]
+        shown = ", ".join(params.classes[:8]) + (" ..." if len(params.classes) > 8 else "")
+        raise DatasetError(
+            f"class folder {unknown!r} of {data.name} is not a class of {params.path} "
+            f"(classes.txt: {shown}); rename the folder, or convert with the right --classes"
+        )
+    index = np.asarray([names.index(c) for c in folder], dtype=np.int64)
+    return replace(data, labels=index[data.labels], classes=tuple(params.classes))
+
+
+def _name(text: str) -> str:
+    return unicodedata.normalize("NFC", text.strip())
+
+
 def _fitted(model: OverlayModel, data: ImageSet, fit: bool) -> np.ndarray:
-    if fit:
-        return fit_images(model.host, data.images)
+    if fit and data.files is None:  # an image folder's pictures are prepared already
+        return fit_images(model.host, data.images, preparation_of(model.params))
     model.host.check(data.images, f"{data.name} images")
     return data.images
 

@@ -355,15 +355,20 @@ def place(
 
 
 def prepare_files(params: ParamsFolder, paths: list[Path]) -> tuple[np.ndarray, list[str]]:
-    """Image files as the board's classifier prepares them: CNV as ``image_to_cifar`` (spec 6.4,
-    the picture decoded first as the notebooks show it); LFC idx3 files as they are, other
-    pictures greyscale and scaled to the input size."""
+    """Image files prepared as the network was trained (bnntool.preparation, the one function
+    training and verify use): as the params folder's manifest says, else as the board's
+    classifier does (CNV: ``image_to_cifar``, spec 6.4, the picture decoded first as the
+    notebooks show it; LFC: greyscale, scaled to the input size). LFC idx3 files as they are."""
     from PIL import Image
 
     from bnntool.data.idx import read_idx_images
-    from bnntool.sim.images import board_image
+    from bnntool.preparation import prepare_picture
+    from bnntool.sim.inputs import HostInput
+    from bnntool.verify import preparation_of
 
     spec = params.spec
+    shape = HostInput(spec, params.encoding).image_shape
+    preparation = preparation_of(params)
     images, names = [], []
     for path in paths:
         if not path.is_file():
@@ -374,18 +379,13 @@ def prepare_files(params: ParamsFolder, paths: list[Path]) -> tuple[np.ndarray, 
                 names.append(f"{path}[{i}]")
             continue
         try:
-            picture = Image.open(path)
-            picture.load()
-        except OSError as e:
+            with Image.open(path) as picture:
+                picture.load()
+                images.append(prepare_picture(picture, shape, preparation))
+        except UserError:
+            raise
+        except Exception as e:  # Pillow: OSError, SyntaxError, ValueError, DecompressionBomb...
             raise UserError(f"cannot read image {path}: {e}") from None
-        if spec.network == "cnv":
-            images.append(board_image(picture.convert("RGB")))
-        else:
-            from bnntool.sim.inputs import HostInput
-
-            rows, cols = HostInput(spec, params.encoding).image_shape
-            grey = picture.convert("L").resize((cols, rows), Image.Resampling.BILINEAR)
-            images.append(np.asarray(grey))
         names.append(str(path))
     return np.stack(images), names
 
@@ -437,12 +437,14 @@ def evaluate(
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Send a dataset split once, run it where ``p`` says, and compare with verify's model."""
-    from bnntool.data import load_dataset
     from bnntool.sim.model import OverlayModel
+    from bnntool.verify import images_for
 
     if limit is not None and limit < 1:
         raise UserError(f"--limit {limit}: give at least 1 image")
-    data = load_dataset(dataset, split, data_dir)
+    model = OverlayModel(p.params)
+    manifest = f"{p.host}:{p.name}/manifest.json" if p.host else None
+    data = images_for(p.params, model.host, dataset, split, data_dir, log, manifest)
     if limit is not None:
         data = data.head(limit)
     classes = len(p.params.classes)
@@ -451,7 +453,6 @@ def evaluate(
             f"dataset {data.name} has {len(data.classes)} classes but {p.name} has {classes}; "
             "is this the folder of another dataset?"
         )
-    model = OverlayModel(p.params)
     model.host.check(data.images, f"{data.name} images")
     if log:
         where = p.host or "this machine"
@@ -481,6 +482,8 @@ def evaluate(
         "overlay": p.params.spec.name,
         "dataset": data.name,
         "split": split,
+        "folder_split": data.split_record,
+        "skipped": list(data.skipped),
         "runtime": b.runtime,
         "note": b.note,
         "bitstream": b.bitstream,

@@ -273,8 +273,9 @@ def infer(
     images: tuple[Path, ...], params: str, host: str | None, runtime: str, overlay: str | None,
     as_json: bool, **ssh: Any,
 ) -> None:  # fmt: skip
-    """Prepare pictures as the board's classifier does (CNV: thumbnail into a white 32x32; LFC:
-    idx3 files, or pictures in grey) and classify them on the board: class, score, time.
+    """Prepare pictures as the network was trained (the params folder's image preparation; by
+    default as the board's classifier does: CNV thumbnail into a white 32x32, LFC grey and
+    scaled; idx3 files as they are) and classify them on the board: class, score, time.
 
     \b
     Examples:
@@ -304,8 +305,19 @@ def infer(
 
 @click.command(short_help="Accuracy and speed of a params folder on a board, vs verify.")
 @_params_option
-@click.option("--dataset", required=True, help="Dataset name (mnist, fashion-mnist, ...).")
-@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
+@click.option(
+    "--dataset",
+    required=True,
+    help="Dataset name (mnist, fashion-mnist, ...) or image folder (its pictures prepared and "
+    "split as the params folder's run recorded).",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["test", "train", "all"]),
+    default="test",
+    show_default=True,
+    help="all: every image of an image folder.",
+)
 @click.option("--limit", type=click.IntRange(1), help="Only the first N images.")
 @_ssh_options(required=False)
 @_runtime_option
@@ -325,6 +337,7 @@ def evaluate(
       bnntool evaluate --host pynq --params fashion-mnist/lfcW1A1 --dataset fashion-mnist
       bnntool evaluate --host pynq --params mnist/lfcW1A1 --dataset mnist --limit 1000 --json
       bnntool evaluate --params params/ --dataset mnist --runtime sw
+      bnntool evaluate --host pynq --params photos/lfcW1A1 --dataset ~/photos
     """
     from bnntool.board.client import evaluate as run_evaluate
     from bnntool.board.client import place
@@ -344,6 +357,10 @@ def evaluate(
         f"{r['accuracy']:.2f}% ({r['correct']}/{r['images']}), "
         f"{r['images_per_second']:,.0f} images/s"
     )
+    if r["folder_split"] is not None:
+        from bnntool.data.split import describe
+
+        click.echo(f"{r['dataset']}: {describe(r['folder_split'])}: the run's split")
     for c in r["per_class"]:
         if c["images"]:
             click.echo(

@@ -23,14 +23,23 @@ if TYPE_CHECKING:
 @click.command(short_help="Run a parameter folder on the bit-exact overlay model.")
 @click.argument("params_dir", metavar="PARAMS_DIR", type=click.Path(path_type=Path))
 @click.option(
-    "--dataset", required=True, help="Dataset name (mnist, fashion-mnist, ...) or image folder."
+    "--dataset",
+    required=True,
+    help="Dataset name (mnist, fashion-mnist, ...) or image folder (its pictures prepared and "
+    "split as the params folder's run recorded).",
 )
 @click.option(
     "--overlay",
     metavar="NAME|FILE",
     help="The folder's overlay, for folders without a manifest.json (e.g. BNN-PYNQ's own).",
 )
-@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
+@click.option(
+    "--split",
+    type=click.Choice(["test", "train", "all"]),
+    default="test",
+    show_default=True,
+    help="all: every image of an image folder.",
+)
 @click.option(
     "--against",
     metavar="WEIGHTS.npz|RUN_DIR",
@@ -39,7 +48,10 @@ if TYPE_CHECKING:
 )
 @click.option("--limit", type=click.IntRange(1), help="Only the first N images.")
 @click.option(
-    "--fit", is_flag=True, help="Resize and recolour dataset images to the overlay's input."
+    "--fit",
+    is_flag=True,
+    help="Resize and recolour a named dataset's images to the overlay's input (as the params "
+    "folder's image preparation says).",
 )
 @click.option(
     "--min-accuracy",
@@ -92,6 +104,7 @@ def verify(
       bnntool verify params/ --dataset fashion-mnist --against run/weights.npz
       bnntool verify bnn/params/mnist/lfcW1A1 --overlay lfcW1A1 --dataset mnist
       bnntool verify params/ --dataset cifar-10 --limit 1000 --json
+      bnntool verify params/ --dataset ~/photos --against runs/photos
       bnntool verify params/ --dataset mnist --against run/ --min-accuracy 98.5 --min-agreement 100
     """
     from bnntool.verify import check_gates
@@ -123,6 +136,13 @@ def _print_report(result: VerifyReport) -> None:
         f"{result.overlay} on {result.dataset} {result.split}: {result.accuracy:.2f}% "
         f"({result.correct}/{result.images}), {result.images_per_second:,.0f} images/s"
     )
+    if result.folder_split is not None:
+        from bnntool.data.split import describe
+
+        click.echo(f"{result.dataset}: {describe(result.folder_split)}: the run's split")
+    if result.skipped:
+        n = len(result.skipped)
+        click.echo(f"{result.dataset}: {n} unreadable image{'s' if n != 1 else ''} skipped")
     for c in result.per_class:
         if c["images"]:
             click.echo(

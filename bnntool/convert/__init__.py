@@ -33,6 +33,7 @@ from bnntool.overlay import LayerSpec, OverlaySpec, load_overlay
 
 MODES = ("exact", "upstream")
 PARAMS_KIND = "bnntool-params"
+RUN_IMAGE_KEYS = ("image_preparation", "split")  # copied from run.json into the manifest
 
 __all__ = [
     "MODES",
@@ -139,6 +140,8 @@ def convert(
                 "input_encoding": encoding.to_dict()
                 if spec.network == "lfc" and encoding
                 else None,
+                # how pictures were prepared and which images were held out for test
+                **{k: v for k, v in run_record(npz_path).items() if k in RUN_IMAGE_KEYS},
                 "source": {"path": str(npz_path.resolve()), "sha256": sha256_file(npz_path)},
                 "thresholds": thresholds,
                 "batchnorm": batchnorm,

@@ -55,7 +55,7 @@ def write_layer(
 
 
 def write_classes(folder: Path, classes: list[str]) -> None:
-    (folder / "classes.txt").write_text("\n".join(classes))
+    (folder / "classes.txt").write_text("\n".join(classes), encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -172,5 +172,5 @@ def read_params(
     classes_path = folder / "classes.txt"
     if not classes_path.is_file():
         raise ParamsError(f"{folder} has no classes.txt")
-    classes = tuple(line.strip() for line in classes_path.read_text().splitlines())
+    classes = tuple(line.strip() for line in classes_path.read_text("utf-8").splitlines())
     return ParamsFolder(folder, spec, classes, tuple(layers), manifest)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +15,9 @@ class ImageSet:
     ``images`` is uint8, N x H x W (grey) or N x H x W x C (colour, channels last); ``labels`` is
     int64 with values in ``range(len(classes))``. ``groups``, where a dataset has them, gives
     images that show the same physical object the same number (GTSRB tracks), so that a
-    validation split can keep them together.
+    validation split can keep them together. An image folder's images also carry ``files``
+    (each image's path relative to the folder), the ``split_record`` that identifies how the
+    folder was split (bnntool.data.split) and the unreadable files ``skipped``.
     """
 
     name: str
@@ -23,6 +26,9 @@ class ImageSet:
     labels: np.ndarray
     classes: tuple[str, ...]
     groups: np.ndarray | None = None
+    files: tuple[str, ...] | None = None
+    split_record: dict[str, Any] | None = None
+    skipped: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.images.dtype != np.uint8:
@@ -41,9 +47,12 @@ class ImageSet:
 
     def head(self, n: int) -> ImageSet:
         """The first ``n`` images (all of them if there are fewer)."""
-        groups = None if self.groups is None else self.groups[:n]
-        return ImageSet(
-            self.name, self.split, self.images[:n], self.labels[:n], self.classes, groups
+        return replace(
+            self,
+            images=self.images[:n],
+            labels=self.labels[:n],
+            groups=None if self.groups is None else self.groups[:n],
+            files=None if self.files is None else self.files[:n],
         )
 
     def class_counts(self) -> np.ndarray:

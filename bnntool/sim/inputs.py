@@ -14,6 +14,7 @@ import numpy as np
 from bnntool.encoding import InputEncoding
 from bnntool.errors import UserError
 from bnntool.overlay import OverlaySpec
+from bnntool.preparation import Preparation, prepare_array
 
 _CODES = np.array(
     [c - 128 if c <= 127 else (c - 127 if c <= 254 else 127) for c in range(256)], dtype=np.int16
@@ -46,8 +47,14 @@ class HostInput:
             return (self.encoding.source, self.encoding.source)
         return self.spec.image_shape
 
-    def check(self, images: np.ndarray, what: str = "images") -> None:
-        """Refuse images of another size or colour than the overlay takes (one-line error)."""
+    def check(
+        self,
+        images: np.ndarray,
+        what: str = "images",
+        hint: str = "convert them explicitly (bnntool verify --fit)",
+    ) -> None:
+        """Refuse images of another size or colour than the overlay takes (one-line error
+        ending in ``hint``)."""
         want = self.image_shape
         got = tuple(images.shape[1:])
         if images.dtype != np.uint8:
@@ -55,7 +62,7 @@ class HostInput:
         if got != want:
             raise UserError(
                 f"{what} are {_describe(got)} but overlay {self.spec.name} takes "
-                f"{_describe(want)}; convert them explicitly (bnntool verify --fit)"
+                f"{_describe(want)}; {hint}"
             )
 
     def prepare(self, images: np.ndarray) -> np.ndarray:
@@ -74,17 +81,13 @@ def _describe(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape))
 
 
-def fit_images(host: HostInput, images: np.ndarray) -> np.ndarray:
-    """Resize and recolour images to what the host takes (the explicit conversion of --fit)."""
-    from PIL import Image
-
+def fit_images(
+    host: HostInput, images: np.ndarray, preparation: Preparation | None = None
+) -> np.ndarray:
+    """Images resized and recoloured to what the host takes (the explicit conversion of --fit),
+    by ``preparation`` (bnntool.preparation; by default the board's)."""
     shape = host.image_shape
-    rows, cols = shape[:2]
-    mode = "L" if len(shape) == 2 else "RGB"
     out = np.empty((len(images), *shape), dtype=np.uint8)
     for i, image in enumerate(images):
-        im = Image.fromarray(image)
-        if im.size != (cols, rows):
-            im = im.resize((cols, rows), Image.Resampling.BILINEAR)
-        out[i] = np.asarray(im.convert(mode))
+        out[i] = prepare_array(image, shape, preparation)
     return out

@@ -1,19 +1,24 @@
 """Training data: the dataset split into train / validation / test, prepared as the overlay's
-input (the same encoding verify and the board apply), and batch augmentation."""
+input (the same image preparation and encoding verify and the board apply), and batch
+augmentation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from bnntool.data import ImageSet, load_dataset
+from bnntool.data.load import FolderReading, is_image_folder
+from bnntool.data.split import describe
 from bnntool.encoding import InputEncoding
 from bnntool.errors import UserError
 from bnntool.overlay import OverlaySpec
 from bnntool.sim.inputs import HostInput
-from bnntool.train.recipe import Augmentation
+from bnntool.train.recipe import Augmentation, Recipe
 
 
 @dataclass
@@ -29,26 +34,43 @@ class Data:
     test: Split
     classes: tuple[str, ...]
     name: str
+    split: dict[str, Any] | None = None  # an image folder's split record (bnntool.data.split)
 
 
-def load_data(dataset: str, validation: float, limit: int | None, data_dir) -> Data:
-    train = load_dataset(dataset, "train", data_dir)
-    try:
-        test = load_dataset(dataset, "test", data_dir)
-    except UserError:
-        test = None
-    train_part, val_part = _split(train, validation)
+def load_data(
+    recipe: Recipe,
+    limit: int | None,
+    data_dir,
+    shape: tuple[int, ...],
+    log: Callable[[str], None] = lambda _: None,
+) -> Data:
+    """The recipe's dataset: a named dataset's train and test splits, or an image folder
+    prepared into ``shape`` (the host's images) as the recipe's [input] says and split as its
+    [folder] says; then the validation part and ``limit``."""
+    dataset = recipe.dataset
+    reading = None
+    if is_image_folder(dataset):
+        try:
+            recipe.preparation.check(shape, f"overlay {recipe.overlay}")
+        except UserError as e:
+            raise UserError(f"{recipe.source or recipe.name}: [input] {e}") from None
+        reading = FolderReading(shape, recipe.preparation, options=recipe.folder, log=log)
+    train = load_dataset(dataset, "train", data_dir, reading=reading)
+    test = load_dataset(dataset, "test", data_dir, reading=reading)
+    if reading is not None and test.split_record is not None:
+        log(
+            f"{dataset}: {describe(test.split_record)}; images prepared "
+            f"{recipe.preparation.describe()} into {'x'.join(map(str, shape))}"
+        )
+    train_part, val_part = _split(train, recipe.training.validation)
     if limit is not None:
         if limit < 1:
             raise UserError(f"--limit {limit}: give at least 1 training image")
         train_part = Split(train_part.images[:limit], train_part.labels[:limit])
-    if test is None:  # an image folder with one split: the validation part doubles as test
-        if val_part is None:
-            raise UserError(f"{dataset} has no test split; give the recipe a validation split")
-        test_split = val_part
-    else:
-        test_split = Split(test.images, test.labels)
-    return Data(train_part, val_part, test_split, train.classes, train.name)
+    return Data(
+        train_part, val_part, Split(test.images, test.labels), train.classes, train.name,
+        test.split_record,
+    )  # fmt: skip
 
 
 def _split(data: ImageSet, validation: float) -> tuple[Split, Split | None]:
@@ -81,7 +103,12 @@ class InputPreparer:
         self.host = HostInput(spec, encoding)
 
     def check(self, images: np.ndarray, dataset: str) -> None:
-        self.host.check(images, f"{dataset} images")
+        self.host.check(
+            images,
+            f"{dataset} images",
+            "train it on an overlay that takes them, or on a folder of the images (their "
+            "preparation is the recipe's [input] prepare)",
+        )
 
     def compact(self, images: np.ndarray) -> torch.Tensor:
         """The overlay's input codes, compact: LFC bits (uint8), CNV 8-bit codes (int8, NCHW)."""

@@ -37,6 +37,7 @@ from bnntool import __version__
 from bnntool.artifacts import atomic_file, sha256_file, tidy, write_bytes, write_error, write_json
 from bnntool.convert.npz import load_arrays
 from bnntool.data import ensure_fetched
+from bnntool.data.load import is_image_folder
 from bnntool.encoding import encoded_spec
 from bnntool.errors import Interrupted, UserError, WriteError
 from bnntool.overlay import load_overlay
@@ -208,11 +209,14 @@ def train(
             f"{recipe.source or recipe.name}: training.loss = 'readout-hinge' is for LFC overlays "
             f"(one bit per class); {recipe.overlay} outputs scores: use squared-hinge"
         )
-    if rank == 0 and not Path(recipe.dataset).is_dir():  # a user's image folder needs no fetch
+    if rank == 0 and not is_image_folder(recipe.dataset):  # a user's image folder needs no fetch
         ensure_fetched(recipe.dataset, data_dir, mirror, log=log)
     if world > 1:
         dist.barrier()
-    data = load_data(recipe.dataset, recipe.training.validation, limit, data_dir)
+    prep = InputPreparer(spec, recipe.encoding() if spec.network == "lfc" else None)
+    data = load_data(
+        recipe, limit, data_dir, prep.host.image_shape, log if rank == 0 else (lambda _: None)
+    )
     data_digest = _data_digest(data)
     if checkpoint is not None and checkpoint.get("settings", {}).get("data_sha256") not in (
         None,
@@ -232,7 +236,6 @@ def train(
     }
     if checkpoint is not None:
         settings["init"] = checkpoint.get("settings", {}).get("init")
-    prep = InputPreparer(spec, recipe.encoding() if spec.network == "lfc" else None)
     prep.check(data.train.images, data.name)
     classes = len(data.classes)
     t = recipe.training
@@ -765,6 +768,8 @@ def _write_run_json(
         "overlay": spec.name,
         "overlay_spec": base_spec.to_json(),
         "input_encoding": recipe.encoding().to_dict() if spec.network == "lfc" else None,
+        "image_preparation": recipe.preparation.to_dict(),
+        "split": data.split,
         "dataset": recipe.dataset,
         "classes": list(data.classes),
         "limit": settings["limit"],

@@ -10,8 +10,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from bnntool.data.split import FolderOptions
 from bnntool.encoding import InputEncoding
 from bnntool.errors import UserError
+from bnntool.preparation import KEYS as PREPARATION_KEYS
+from bnntool.preparation import Preparation
 
 LOSSES = ("squared-hinge", "readout-hinge", "cross-entropy")
 SCHEDULES = ("exponential", "cosine")
@@ -58,6 +61,8 @@ class Recipe:
     expected_accuracy: float | None = None
     input: InputEncoding | None = None  # LFC overlays: None means BNN-PYNQ's (pixel >= 128)
     source: str = ""
+    preparation: Preparation = field(default_factory=Preparation)  # [input] prepare, colour, ...
+    folder: FolderOptions = field(default_factory=FolderOptions)  # [folder]: image folders only
 
     def encoding(self) -> InputEncoding:
         return self.input or InputEncoding.upstream()
@@ -73,8 +78,16 @@ class Recipe:
         return replace(self, training=training)
 
     def to_dict(self) -> dict[str, Any]:
+        """The recipe as its TOML tables (what :func:`recipe_from_dict` reads back); the image
+        preparation joins the encoding in ``input``, and defaults are left out."""
         out = asdict(self)
-        out["input"] = self.input.to_dict() if self.input else None
+        table = {
+            **(self.input.to_dict() if self.input else {}),
+            **({} if self.preparation.is_default else self.preparation.to_dict()),
+        }
+        out["input"] = table or None
+        del out["preparation"]
+        out["folder"] = None if self.folder.is_default else asdict(self.folder)
         return out
 
     def identity(self) -> dict[str, Any]:
@@ -122,6 +135,7 @@ def recipe_from_dict(raw: dict[str, Any], source: str) -> Recipe:
     top = dict(raw)
     training_raw = top.pop("training", {})
     input_raw = top.pop("input", None)
+    folder_raw = top.pop("folder", None)
     if not isinstance(training_raw, dict):
         raise RecipeError(f"{source}: [training] must be a table")
     aug_raw = training_raw.pop("augmentation", {}) if isinstance(training_raw, dict) else {}
@@ -138,7 +152,7 @@ def recipe_from_dict(raw: dict[str, Any], source: str) -> Recipe:
         if key not in allowed_top:
             raise RecipeError(
                 f"{source}: unknown key {key}; known: "
-                f"{', '.join(sorted([*allowed_top, 'input', 'training']))}"
+                f"{', '.join(sorted([*allowed_top, 'folder', 'input', 'training']))}"
             )
         expected = type(allowed_top[key])
         if expected is float:
@@ -155,15 +169,25 @@ def recipe_from_dict(raw: dict[str, Any], source: str) -> Recipe:
     )
     _validate(training, source)
     encoding = None
+    preparation = Preparation()
     if input_raw is not None:
         if not isinstance(input_raw, dict):
             raise RecipeError(f"{source}: [input] must be a table")
+        encoding_keys = ("encoding", "size", "levels", "source")
         for key in input_raw:
-            if key not in ("encoding", "size", "levels", "source"):
+            if key not in (*encoding_keys, *PREPARATION_KEYS):
                 raise RecipeError(
-                    f"{source}: unknown key input.{key}; known: encoding, levels, size, source"
+                    f"{source}: unknown key input.{key}; known: "
+                    f"{', '.join(sorted((*encoding_keys, *PREPARATION_KEYS)))}"
                 )
-        encoding = InputEncoding.from_dict(input_raw, f"{source}: [input]")
+        if any(key in input_raw for key in encoding_keys):
+            encoding = InputEncoding.from_dict(
+                {k: v for k, v in input_raw.items() if k in encoding_keys}, f"{source}: [input]"
+            )
+        preparation = Preparation.from_dict(
+            {k: v for k, v in input_raw.items() if k in PREPARATION_KEYS}, f"{source}: [input]"
+        )
+    folder = _folder_options(folder_raw, top.get("dataset"), source)
     return Recipe(
         name=top["name"],
         dataset=top["dataset"],
@@ -173,7 +197,40 @@ def recipe_from_dict(raw: dict[str, Any], source: str) -> Recipe:
         expected_accuracy=float(top["expected_accuracy"]) if "expected_accuracy" in top else None,
         input=encoding,
         source=source,
+        preparation=preparation,
+        folder=folder,
     )
+
+
+def _folder_options(raw: Any, dataset: Any, source: str) -> FolderOptions:
+    """The ``[folder]`` table: test share, seed and unreadable images of an image folder."""
+    if raw is None:
+        return FolderOptions()
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{source}: [folder] must be a table (test, seed, unreadable)")
+    try:
+        options = FolderOptions(**_check(raw, FolderOptions, "folder.", source))
+    except UserError as e:
+        raise RecipeError(f"{source}: {e}") from None
+    if not options.is_default and isinstance(dataset, str):
+        from bnntool.data.load import is_image_folder
+
+        if not is_image_folder(dataset) and _is_named_dataset(dataset):
+            raise RecipeError(
+                f"{source}: [folder] is for a folder of your images; dataset {dataset} has its "
+                "own test split: leave [folder] out"
+            )
+    return options
+
+
+def _is_named_dataset(name: str) -> bool:
+    from bnntool.data.catalog import get_dataset
+
+    try:
+        get_dataset(name)
+    except UserError:
+        return False
+    return True
 
 
 def _validate(t: Training, source: str) -> None:
