@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import math
@@ -18,7 +19,8 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -27,7 +29,12 @@ from bnntool import __version__
 from bnntool.errors import UserError, WriteError
 
 MANIFEST = "manifest.json"
-_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{8}\.(?P<what>partial|old)$")
+_LEFTOVER = re.compile(
+    r"^\.(?P<name>.+)\.(?P<host>[0-9a-f]{4})(?P<pid>\d+)-(?P<token>[0-9a-f]{8})\.(?P<what>partial|old)$"
+)
+# the host, in temporary names: a shared disk's leftovers are judged only by the host that made them
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:4]
+_ACTIVE: set[str] = set()  # this process's temporary names in use (its PID may be a dead one's)
 
 
 def sha256_file(path: Path) -> str:
@@ -69,12 +76,23 @@ def write_error(path: Path, e: OSError, hint: str = "") -> WriteError:
 
 
 def _temp_name(dest: Path, what: str) -> Path:
-    return dest.with_name(f".{dest.name}.{os.getpid()}-{secrets.token_hex(4)}.{what}")
+    name = f".{dest.name}.{_HOST}{os.getpid()}-{secrets.token_hex(4)}.{what}"
+    _ACTIVE.add(name)
+    return dest.with_name(name)
+
+
+def _stale(match: re.Match[str]) -> bool:
+    """Whether a leftover's writer is gone: made on this host, by a process no longer running
+    (or by this PID in an earlier life: a name this process is not using)."""
+    if match["host"] != _HOST:
+        return False
+    pid = int(match["pid"])
+    if pid == os.getpid():
+        return match.group(0) not in _ACTIVE
+    return not _alive(pid)
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -96,7 +114,7 @@ def clean_leftovers(dest: Path) -> list[Path]:
         return removed
     for entry in sorted(entries, key=lambda p: p.name.endswith(".partial")):
         match = _LEFTOVER.match(entry.name)
-        if not match or match["name"] != dest.name or _alive(int(match["pid"])):
+        if not match or match["name"] != dest.name or not _stale(match):
             continue
         with contextlib.suppress(OSError):
             if match["what"] == "old" and not os.path.lexists(dest):
@@ -113,8 +131,9 @@ def clean_leftovers(dest: Path) -> list[Path]:
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike[str], mode: str = "wb", hint: str = "") -> Iterator[IO]:
     """Open a temporary file beside ``path``; it becomes ``path`` when the block succeeds. On
-    any error it is removed, and a failed write is a :class:`UserError` naming ``path``."""
-    path = Path(path)
+    any error it is removed, and a failed write is a :class:`UserError` naming ``path``. A
+    symlink is followed: its target is replaced, the link stays."""
+    path = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     clean_leftovers(path)
     tmp = _temp_name(path, "partial")
     try:
@@ -129,6 +148,8 @@ def atomic_file(path: str | os.PathLike[str], mode: str = "wb", hint: str = "") 
         if isinstance(e, OSError):
             raise write_error(path, e, hint) from None
         raise
+    finally:
+        _ACTIVE.discard(tmp.name)
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes, hint: str = "") -> None:
@@ -205,12 +226,18 @@ def output_folder(
     inputs: tuple[Path, ...] = (),
     option: str = "--out",
 ) -> Iterator[Path]:
-    """Yield a fresh temporary folder beside ``dest``; when the block succeeds it becomes
-    ``dest``. An existing empty ``dest`` is taken; a non-empty one is replaced only with
+    """Yield a fresh temporary folder; when the block succeeds its contents become ``dest``.
+
+    A new ``dest`` is the temporary folder renamed. An existing empty ``dest`` (a mount point,
+    a folder with its own mode or group) is kept and filled: the files are assembled in a hidden
+    folder inside it and moved up at the end. A non-empty ``dest`` is replaced only with
     ``force``, only if bnntool wrote it as a ``kind`` folder (:func:`check_replaceable`) and
-    never if it holds one of ``inputs``. On any error nothing is left and nothing replaced."""
+    never if it holds one of ``inputs``. A symlink to a folder is followed. On any error nothing
+    is left and nothing replaced."""
     shown = Path(dest)
     dest = Path(os.path.abspath(dest))
+    if dest.is_symlink() and dest.is_dir():
+        dest = Path(os.path.realpath(dest))
     if dest.exists() and not dest.is_dir():
         raise UserError(f"{option} {shown} is a file, not a folder; choose another {option}")
     _refuse_unsafe(shown, option)
@@ -221,26 +248,34 @@ def output_folder(
                 f"choose another {option}"
             )
     clean_leftovers(dest)
-    replacing = dest.is_dir() and any(dest.iterdir())
-    if replacing and not force:
+    empty = dest.is_dir() and not any(dest.iterdir())
+    if dest.is_dir() and not empty and not force:
         raise UserError(
             f"output folder {shown} exists; choose another {option} or add --force to replace "
             "an earlier output"
         )
-    if replacing:
+    if dest.is_dir() and not empty:
         check_replaceable(shown, kind, option)
+    tmp = _temp_name(dest / "contents" if empty else dest, "partial")
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _temp_name(dest, "partial")
+        if not empty:
+            dest.parent.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
     except OSError as e:
+        _ACTIVE.discard(tmp.name)
         where = Path(e.filename) if e.filename else dest
         raise write_error(where, e, f"choose another {option}") from None
+    moved: list[Path] = []
     try:
         yield tmp
         for folder in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
             os.chmod(folder, 0o777 & ~_umask())
-        if dest.exists():
+        if empty:
+            for entry in sorted(tmp.iterdir()):
+                os.replace(entry, dest / entry.name)
+                moved.append(dest / entry.name)
+            tmp.rmdir()
+        elif dest.exists():
             old = _temp_name(dest, "old")
             os.replace(dest, old)
             try:
@@ -248,14 +283,43 @@ def output_folder(
             except BaseException:
                 os.replace(old, dest)
                 raise
+            finally:
+                _ACTIVE.discard(old.name)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, dest)
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        for path in moved:  # an empty folder stays empty
+            with contextlib.suppress(OSError):
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
         if isinstance(e, OSError):
             raise write_error(Path(e.filename) if e.filename else dest, e) from None
         raise
+    finally:
+        _ACTIVE.discard(tmp.name)
+
+
+@contextlib.contextmanager
+def folder_lock(
+    folder: Path, *, wait: bool, busy: str = "", log: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (flock on the folder itself: no lock file is left)
+    while the block runs. ``wait``: wait for the holder (saying ``busy`` through ``log``);
+    otherwise a :class:`UserError` with ``busy`` as its message."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise UserError(busy) from None
+            if log:
+                log(busy)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 # ---------------------------------------------------------------------------------------------

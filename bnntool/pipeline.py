@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bnntool.artifacts import MANIFEST, read_manifest, sha256_file, write_json
+from bnntool.artifacts import MANIFEST, changed_files, read_manifest, sha256_file, write_json
 from bnntool.convert import convert, run_encoding
 from bnntool.data import check_fetched, fetch, get_dataset
 from bnntool.data.locations import resolve_data_dir
@@ -179,6 +179,7 @@ def _convert_stage(
         and manifest.get("thresholds") == thresholds
         and manifest.get("overlay_spec") == effective.to_json()
         and manifest.get("classes") == classes
+        and not changed_files(params, manifest)  # an edited folder is converted again
     ):
         return StageResult("convert", "skipped", f"{params} is up to date")
     converted = convert(weights, spec, params, classes=classes, thresholds=thresholds, force=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import sys
 from typing import Any
 
@@ -27,6 +30,9 @@ class _Group(click.Group):
     ) -> Any:
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as e:  # a bare `bnntool` or `bnntool board`
+            click.echo(e.ctx.get_help() if e.ctx else e.format_message())
+            result = 0
         except click.UsageError as e:
             where = e.ctx.command_path if e.ctx else "bnntool"
             click.echo(
@@ -63,12 +69,16 @@ class _Group(click.Group):
             ctx.exit(130)
         except OSError as e:
             # The environment (a file, a disk, a device) failed where no stage expected it.
+            if e.errno == errno.EPIPE:  # `bnntool ... | head`: the reader has gone; so do we
+                with contextlib.suppress(OSError):
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                ctx.exit(141)
             if debug:
                 raise
             where = f" {e.filename}" if e.filename else ""
             click.echo(
-                f"bnntool: error: cannot use{where}: {e.strerror or e}; run again with --debug "
-                "for the details",
+                f"bnntool: error: cannot use{where}: {e.strerror or e}; for the details run it "
+                "again as bnntool --debug COMMAND ...",
                 err=True,
             )
             ctx.exit(2)
@@ -80,7 +90,7 @@ class _Group(click.Group):
             text = " ".join(str(e).split())[:200]
             click.echo(
                 f"bnntool: internal error ({type(e).__name__}: {text}); please report it with "
-                "the output of the same command run with --debug",
+                "the output of the same command run as bnntool --debug COMMAND ...",
                 err=True,
             )
             ctx.exit(1)

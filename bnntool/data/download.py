@@ -7,6 +7,7 @@ Both write to a partial file chosen by the caller; checksums and renaming are th
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import socket
 import time
@@ -155,13 +156,28 @@ def _attempt(url: str, part: Path, *, size: int | None, timeout: float, label: s
 
 def copy_local(source: Path, part: Path, *, label: str) -> None:
     """Copy ``source`` into ``part`` (from a mirror folder or a system package), with progress."""
-    total = source.stat().st_size
     try:
-        with open(source, "rb") as src, open(part, "wb") as out, byte_bar(label, total) as bar:
-            while chunk := src.read(_CHUNK * 16):
-                out.write(chunk)
-                bar.update(len(chunk))
+        src = open(source, "rb")  # noqa: SIM115 (closed below)
+        total = os.fstat(src.fileno()).st_size
     except OSError as e:
-        if e.filename == str(source):
-            raise
+        raise DownloadError(f"cannot read {source}: {e.strerror or e}; check the mirror") from None
+    try:
+        out = open(part, "wb")  # noqa: SIM115 (closed below)
+    except OSError as e:
+        src.close()
         raise LocalWriteError(part, e) from None
+    with src, out, byte_bar(label, total) as bar:
+        while True:
+            try:
+                chunk = src.read(_CHUNK * 16)
+            except OSError as e:
+                raise DownloadError(
+                    f"cannot read {source}: {e.strerror or e}; check the mirror"
+                ) from None
+            if not chunk:
+                break
+            try:
+                out.write(chunk)
+            except OSError as e:
+                raise LocalWriteError(part, e) from None
+            bar.update(len(chunk))

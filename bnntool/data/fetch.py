@@ -9,16 +9,15 @@ cut by the network is kept in the staging folder and resumed by the next fetch.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bnntool.artifacts import write_error, write_json
+from bnntool.artifacts import folder_lock, write_error, write_json
 from bnntool.data.catalog import DatasetInfo, RemoteFile, get_dataset, get_file_set
 from bnntool.data.checksum import Verdict, verify
 from bnntool.data.download import (
@@ -115,8 +114,9 @@ def fetch(
     target = root / info.name
     staging = root / STAGING / info.name
     made_root = _make_dirs(root, root)
-    with _locked(root, info.name, log):  # one fetch at a time into a data directory
-        created = made_root + _make_dirs(root, staging)
+    busy = f"{info.name}: waiting for another bnntool fetching into {root}"
+    with folder_lock(root, wait=True, busy=busy, log=log):  # one fetch at a time into a folder
+        created = list(made_root)  # staging too, once a file has to be fetched
         return _fetch_files(info, root, target, staging, created, mirror_location, policy, log,
                             started)  # fmt: skip
 
@@ -146,6 +146,8 @@ def _fetch_files(
                     )
                     continue
                 log(f"{info.name}/{remote.name} in {target} fails its checksum; fetching it again")
+            if not staging.is_dir():  # a read-only data directory that holds all is fine
+                created += _make_dirs(root, staging)
             part = staging / remote.name
             fetched = _obtain(info, remote, part, final, mirror_location, policy, log)
             staged.append((part, fetched))
@@ -319,23 +321,6 @@ def status(name: str, data_dir: str | os.PathLike[str] | None = None) -> Dataset
         else:
             files.append(FileStatus(remote.name, False, False, "", 0))
     return DatasetStatus(info.name, info.title, target, tuple(files))
-
-
-@contextlib.contextmanager
-def _locked(root: Path, name: str, log: Log) -> Iterator[None]:
-    """Hold an exclusive lock on the data directory (flock on the folder itself, so no lock file
-    is left): two commands fetching at once, e.g. two trainings started together, take turns
-    instead of removing each other's staging files. The second finds the files verified."""
-    fd = os.open(root, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log(f"{name}: waiting for another bnntool fetching into {root}")
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def _make_dirs(root: Path, staging: Path) -> list[Path]:

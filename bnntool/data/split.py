@@ -137,9 +137,6 @@ def check_split(listing: Listing, recorded: dict[str, Any], where: str) -> Folde
         unreadable = str(recorded.get("unreadable", "refuse"))
     except (KeyError, TypeError, ValueError):
         raise UserError(f"the split record ({where}) is not one this bnntool reads") from None
-    if rule == "folders" or listing.layout == "folders":
-        # train/ and test/ folders are the split; no share to recompute
-        return split_folder(listing, share=share, seed=seed, unreadable=unreadable)
     found = split_folder(listing, share=share, seed=seed, unreadable=unreadable)
     if found.record["test_sha256"] == recorded.get("test_sha256"):
         return found
@@ -149,6 +146,15 @@ def check_split(listing: Listing, recorded: dict[str, Any], where: str) -> Folde
         "the test images would not be the ones training held out: restore the folder, give "
         "--split all to use every image, or train again"
     )
+    now_rule = "folders" if listing.layout == "folders" else "share"
+    if rule != now_rule:
+        then_had = "train/ and test/ folders" if rule == "folders" else "no train/ and test/"
+        raise DatasetError(f"{root} changed since {since} (it had {then_had} then); {advice}")
+    if rule == "folders":
+        raise DatasetError(
+            f"{root} changed since {since} (other files in its test/ folder: "
+            f"{found.record['test_images']} now, {recorded.get('test_images')} then); {advice}"
+        )
     then, now = list(recorded.get("classes", [])), list(listing.classes)
     if then != now:
         new = [c for c in now if c not in then]

@@ -58,7 +58,7 @@ def run_training(
         return _launch(gpus, out, resume_dir is not None)
     _init_distributed(device)
     try:
-        return train(
+        result = train(
             chosen,
             out,
             device=device,
@@ -69,6 +69,8 @@ def run_training(
             init=init,
             log=log,
         )
+        # with several processes only the first reports (one summary, one JSON document)
+        return result if int(os.environ.get("RANK", "0")) == 0 else None
     finally:
         import torch.distributed as dist
 
@@ -88,18 +90,28 @@ def _init_distributed(device: str) -> None:
         dist.init_process_group(backend)
 
 
+def _without_gpus(argv: list[str]) -> list[str]:
+    """The command line without its ``--gpus N`` / ``--gpus=N`` (every other word kept, in
+    order): torchrun starts one process per GPU with the rest."""
+    out, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--gpus":
+            skip = True
+        elif not word.startswith("--gpus="):
+            out.append(word)
+    return out
+
+
 def _launch(gpus: int, out: Path, resumed: bool) -> None:
     """Re-run this command under torchrun with one process per GPU, into one run folder."""
     import torch
 
     if torch.cuda.device_count() < gpus:
         raise UserError(f"--gpus {gpus}: this machine has {torch.cuda.device_count()} CUDA GPUs")
-    args = [a for a in sys.argv[1:] if not a.startswith("--gpus")]
-    if "--gpus" in sys.argv:
-        i = args.index(str(gpus)) if str(gpus) in args else -1
-        if i >= 0:
-            args.pop(i)
-    if not resumed and "--out" not in args:
+    args = _without_gpus(sys.argv[1:])
+    if not resumed and not any(a == "--out" or a.startswith("--out=") for a in args):
         args += ["--out", str(out)]
     command = [
         sys.executable,

@@ -34,7 +34,16 @@ import torch.distributed as dist
 from torch.nn import functional as F
 
 from bnntool import __version__
-from bnntool.artifacts import atomic_file, sha256_file, tidy, write_bytes, write_error, write_json
+from bnntool.artifacts import (
+    atomic_file,
+    clean_leftovers,
+    folder_lock,
+    sha256_file,
+    tidy,
+    write_bytes,
+    write_error,
+    write_json,
+)
 from bnntool.convert.npz import load_arrays
 from bnntool.data import ensure_fetched
 from bnntool.data.load import is_image_folder
@@ -158,8 +167,15 @@ def _early_stop_said(function: Callable[P, RunResult]) -> Callable[P, RunResult]
         try:
             return function(*args, **kwargs)
         except KeyboardInterrupt:
+            out_dir = args[1] if len(args) > 1 else kwargs.get("out_dir")
+            if kwargs.get("resume"):
+                raise Interrupted(
+                    f"training stopped before it resumed; {out_dir} is as it was: resume with: "
+                    f"bnntool train --resume {out_dir}"
+                ) from None
             raise Interrupted(
-                "training stopped before its first epoch began; nothing was written"
+                "training stopped before its first epoch began; no run was written (a download "
+                "that was cut resumes next time)"
             ) from None
 
     return wrapper
@@ -195,12 +211,6 @@ def train(
             checkpoint, out_dir, limit=limit, data_dir=data_dir, mirror=mirror, init=init,
             world=world,
         )  # fmt: skip
-    elif rank == 0 and out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise UserError(
-            f"run folder {out_dir} exists and is not empty; choose another --out or --resume it"
-        )
-    elif rank == 0:
-        _check_writable(out_dir)  # before any download or training, not after the first epoch
 
     base_spec = load_overlay(recipe.overlay)
     spec = encoded_spec(base_spec, recipe.encoding() if base_spec.network == "lfc" else None)
@@ -209,10 +219,14 @@ def train(
             f"{recipe.source or recipe.name}: training.loss = 'readout-hinge' is for LFC overlays "
             f"(one bit per class); {recipe.overlay} outputs scores: use squared-hinge"
         )
-    if rank == 0 and not is_image_folder(recipe.dataset):  # a user's image folder needs no fetch
-        ensure_fetched(recipe.dataset, data_dir, mirror, log=log)
-    if world > 1:
-        dist.barrier()
+
+    def prepare() -> None:  # rank 0's checks and downloads, before any training
+        if not resume:
+            _check_new_run_folder(out_dir, recipe)
+        if not is_image_folder(recipe.dataset):  # a user's image folder needs no fetch
+            ensure_fetched(recipe.dataset, data_dir, mirror, log=log)
+
+    _on_rank0_for_all(prepare, rank, world)
     prep = InputPreparer(spec, recipe.encoding() if spec.network == "lfc" else None)
     data = load_data(
         recipe, limit, data_dir, prep.host.image_shape, log if rank == 0 else (lambda _: None)
@@ -270,13 +284,28 @@ def train(
     train_codes = prep.compact(data.train.images).to(dev)
     train_labels = torch.from_numpy(data.train.labels).to(dev)
     needs_augment = t.augmentation.shift or t.augmentation.flip
-    created = rank == 0 and not out_dir.exists()
+    created = False  # this call made the run folder (only then may a failure remove it)
+    saved_epoch: int | None = checkpoint["epoch"] + 1 if checkpoint is not None else None
+    finishing = False
+    claim = contextlib.ExitStack()
     try:
         if rank == 0:
             try:
-                out_dir.mkdir(parents=True, exist_ok=True)
+                out_dir.mkdir(parents=True)
+                created = True
+            except FileExistsError:
+                pass
             except OSError as e:
                 raise write_error(out_dir, e, "choose another --out") from None
+            claim.enter_context(
+                folder_lock(
+                    out_dir, wait=False,
+                    busy=f"run folder {out_dir} is in use by another bnntool train; choose "
+                    "another --out",
+                )
+            )  # fmt: skip
+            if not resume:
+                _check_new_run_folder(out_dir, recipe)  # again, now that it is ours
         evaluator = _Evaluator(model, prep, data, dev)
         if rank == 0 and start_epoch == 0:
             log(_explain_epoch_lines(spec.network, data.validation is not None))
@@ -342,6 +371,7 @@ def train(
                     out_dir, model, optimizer, epoch, best, metrics, recipe,
                     time.monotonic() - started, settings,
                 )  # fmt: skip
+                saved_epoch = epoch + 1
                 _write_metrics(out_dir / METRICS, metrics)
                 log(_epoch_line(row, t.epochs, spec.network, improved and val_acc is not None))
             if stop_after is not None and epoch + 1 >= stop_after:
@@ -364,12 +394,13 @@ def train(
             metrics=metrics,
         )
         if rank == 0:
+            finishing = True
             _finish(out_dir, recipe, base_spec, spec, data, result, dev, world, settings, best,
                     prep, loss, checkpoint is not None, log)  # fmt: skip
     except KeyboardInterrupt:
         if rank == 0:
             _forget(out_dir, created)
-        raise Interrupted(_interrupted(out_dir, len(metrics), t.epochs)) from None
+        raise Interrupted(_interrupted(out_dir, saved_epoch, t.epochs, finishing)) from None
     except WriteError as e:
         if rank == 0:
             _forget(out_dir, created)
@@ -380,6 +411,8 @@ def train(
         if rank == 0:
             _forget(out_dir, created)
         raise
+    finally:
+        claim.close()
     return result
 
 
@@ -436,13 +469,70 @@ def _epoch_line(row: dict[str, Any], epochs: int, network: str, saved: bool) -> 
     )
 
 
-def _interrupted(out_dir: Path, done: int, epochs: int) -> str:
-    if (out_dir / CHECKPOINT).is_file():
+def _interrupted(out_dir: Path, saved: int | None, epochs: int, finishing: bool) -> str:
+    if saved is None:
+        return "training stopped before its first epoch was saved; no run was kept"
+    if finishing:
         return (
-            f"training stopped in epoch {done + 1} of {epochs}; {out_dir} holds the run up to "
-            f"epoch {done}: resume with: bnntool train --resume {out_dir}"
+            f"training stopped after its last epoch, while writing its results; resume with: "
+            f"bnntool train --resume {out_dir} (it writes them)"
         )
-    return f"training stopped in epoch {done + 1} of {epochs}, before any epoch was saved"
+    return (
+        f"training stopped in epoch {saved + 1} of {epochs}; {out_dir} holds the run up to "
+        f"epoch {saved}: resume with: bnntool train --resume {out_dir}"
+    )
+
+
+def _on_rank0_for_all(work: Callable[[], None], rank: int, world: int) -> None:
+    """Run ``work`` on rank 0; with several processes every rank learns whether it failed and
+    stops with the same one-line error, instead of waiting for rank 0 until a timeout."""
+    error: UserError | None = None
+    if rank == 0:
+        try:
+            work()
+        except UserError as e:
+            error = e
+    if world > 1:
+        box = [str(error) if error is not None else None]
+        dist.broadcast_object_list(box, src=0)
+        if box[0] is not None and rank != 0:
+            raise UserError(box[0])
+    if error is not None:
+        raise error
+
+
+def _check_new_run_folder(out_dir: Path, recipe: Recipe) -> None:
+    """A new run's folder: not inside its own image folder, empty but for what a killed run
+    left (removed), and writable; said before any download or training."""
+    dataset = Path(recipe.dataset)
+    if is_image_folder(recipe.dataset) and _within(out_dir, dataset):
+        raise UserError(
+            f"--out {out_dir} is inside the image folder {dataset} the recipe trains on (it would "
+            "become a class); choose another --out"
+        )
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file, not a folder; choose another --out")
+    if out_dir.is_dir():
+        for name in RUN_FILES:
+            clean_leftovers(out_dir / name)
+        left = sorted(p.name for p in out_dir.iterdir())
+        if (out_dir / CHECKPOINT).is_file():
+            raise UserError(
+                f"run folder {out_dir} holds a run; resume it (bnntool train --resume {out_dir}) "
+                "or choose another --out"
+            )
+        if left:
+            shown = ", ".join(left[:3]) + (" ..." if len(left) > 3 else "")
+            raise UserError(
+                f"run folder {out_dir} is not empty ({shown}) and holds no checkpoint to resume; "
+                "choose another --out (or remove what a stopped run left there)"
+            )
+    _check_writable(out_dir)
+
+
+def _within(path: Path, folder: Path) -> bool:
+    p, f = path.resolve(), folder.resolve()
+    return p == f or f in p.parents
 
 
 def _check_writable(out_dir: Path) -> None:

@@ -200,3 +200,17 @@ def test_class_folders_matched_to_classes_txt(shared: Path, tmp_path: Path) -> N
     assert numbered.labels.tolist() == data.labels.tolist()
     with pytest.raises(DatasetError, match=r"class folder 'Trouser' of some is not a class of"):
         in_classes_of(params("Pullover", "T-shirt top", "Coat"), data)
+
+
+def test_a_folder_rearranged_into_train_and_test_is_refused(photos: Path) -> None:
+    # review: a share split checked against the same pictures moved into train/ and test/
+    # folders was accepted (its test part then held training images)
+    listing = list_folder(photos)
+    recorded = split_folder(listing, share=0.2, seed=0).record
+    (photos / "train").mkdir()
+    (photos / "test").mkdir()
+    for name in listing.classes:
+        shutil.move(photos / name, photos / "train" / name)
+    shutil.copytree(photos / "train" / listing.classes[0], photos / "test" / listing.classes[0])
+    with pytest.raises(DatasetError, match=r"changed since .* \(it had no train/ and test/ then\)"):
+        check_split(list_folder(photos), recorded, "run.json")

@@ -149,9 +149,11 @@ def test_a_replaced_folder_comes_back_after_a_kill_between_the_renames(
     out = tmp_path / "params"
     assert run_cli("convert", run_dir, "--out", out).exit_code == 0
     before = tree(out)
+    from bnntool.artifacts import _HOST  # leftovers carry the host that made them
+
     dead = _dead_pid()
-    out.rename(tmp_path / f".params.{dead}-0123abcd.old")
-    (tmp_path / f".params.{dead}-4567cdef.partial").mkdir()
+    out.rename(tmp_path / f".params.{_HOST}{dead}-0123abcd.old")
+    (tmp_path / f".params.{_HOST}{dead}-4567cdef.partial").mkdir()
     result = run_cli("verify", out, "--dataset", "mnist", "--limit", "1")
     assert result.exit_code == 2  # not there: verify does not repair
     assert run_cli("convert", run_dir, "--out", tmp_path / "other").exit_code == 0

@@ -123,3 +123,47 @@ def test_json_and_csv_carry_no_binary_noise(
         assert not NOISE.search(text), f"{name}: {NOISE.search(text).group()}"
     rows = list(csv.DictReader((out / "run" / "metrics.csv").open()))
     assert float(rows[0]["test_accuracy"]) > 0
+
+
+def test_the_pipeline_does_not_gate_an_edited_folder(
+    pipeline_out: tuple[Path, Path], tmp_path: Path, data_dir: Path
+) -> None:
+    # review: a params .bin edited after the pipeline ran was skipped as "up to date" and gated
+    out, recipe = pipeline_out
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    target = copy / "params" / "0-0-weights.bin"
+    target.write_bytes(bytes(64) + target.read_bytes()[64:])
+    again = bnntool(
+        "pipeline", "mnist", "--recipe", recipe, "--out", copy, "--train-limit", "300",
+        "--limit", "200", "--data-dir", data_dir, "--min-agreement", "100",
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    stages = dict(line.split()[:2] for line in again.stdout.splitlines()[:4])
+    assert stages["convert"] == "done" and stages["verify"] == "done"
+    assert target.read_bytes()[:64] != bytes(64)
+
+
+def test_out_inside_the_image_folder_is_refused(tmp_path: Path, run_cli) -> None:
+    # review: the run folder became a class of the next training
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    for name in ("cats", "dogs"):
+        (photos / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (28, 28), 40 * i).save(photos / name / f"{i}.png")
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text(
+        f'name = "mine"\ndataset = "{photos}"\noverlay = "lfcW1A1"\n[training]\nepochs = 1\n'
+    )
+    message = one_line_error(run_cli("train", recipe, "--out", photos / "run1"))
+    assert f"--out {photos / 'run1'} is inside the image folder {photos}" in message
+    assert sorted(p.name for p in photos.iterdir()) == ["cats", "dogs"]
+
+
+def test_a_bare_bnntool_shows_its_help() -> None:
+    # review: a plain `bnntool` printed its help as an error, exit 2
+    result = bnntool()
+    assert result.returncode == 0 and result.stdout.startswith("Usage: bnntool [OPTIONS]")
+    assert result.stderr == ""

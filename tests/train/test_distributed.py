@@ -49,3 +49,15 @@ def test_two_processes_end_with_the_same_weights(tmp_path: Path, data_dir: Path)
     assert digests["rank0.sha256"] == digests["rank1.sha256"]
     assert (out / "weights.npz").is_file() and (out / "run.json").is_file()
     assert '"processes": 2' in (out / "run.json").read_text()
+
+
+def test_gpus_is_taken_out_of_the_command_line_by_position() -> None:
+    # review: `train --epochs 2 mnist --gpus 2` became `train --epochs mnist 2`
+    from bnntool.train.launch import _without_gpus
+
+    assert _without_gpus(["train", "--epochs", "2", "mnist", "--gpus", "2"]) == [
+        "train", "--epochs", "2", "mnist",
+    ]  # fmt: skip
+    assert _without_gpus(["train", "mnist", "--gpus=4", "--out=runs/x"]) == [
+        "train", "mnist", "--out=runs/x",
+    ]  # fmt: skip
