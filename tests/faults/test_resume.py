@@ -158,5 +158,5 @@ def test_ctrl_c_in_the_first_epoch_leaves_no_folder(tmp_path: Path, data_dir: Pa
     wait_for(lambda: run.is_dir(), process, "the run folder")
     _out, err = kill(process, signal.SIGINT)
     assert process.returncode == 130, err
-    assert "before any epoch was saved" in err.strip().splitlines()[-1]
+    assert "before its first epoch" in err.strip().splitlines()[-1]
     assert not run.exists()
