@@ -70,7 +70,8 @@ class HostInput:
         self.check(images)
         if self.encoding is not None:
             return self.encoding.encode(images)
-        return cnv_codes(images)
+        codes = cnv_codes(images)
+        return codes[..., None] if codes.ndim == 3 else codes  # grey: one channel
 
 
 def _describe(shape: tuple[int, ...]) -> str:
