@@ -18,6 +18,9 @@ board classifies went through the preparation the network was trained with.
 - ``pad``: no scaling: centre on a ``background`` canvas, cutting what is larger.
 - ``stretch``: scale to the input size (bilinear), aspect ratio not kept.
 
+``orientation``: ``stored`` (the default: pixels as stored in the file) or ``exif`` (turn the
+picture as its EXIF orientation tag says first, as photo viewers show a phone photo).
+
 ``colour``: ``auto`` (the overlay's: grey for LFC, RGB for CNV), ``grey`` (CNV: the grey picture
 on all three channels) or ``rgb`` (CNV only). A picture already of the input's size and colour
 comes out unchanged under every preparation but ``board`` on CNV with a grey picture (which
@@ -38,7 +41,8 @@ if TYPE_CHECKING:
 
 PREPARE = ("board", "fit", "crop", "pad", "stretch")
 COLOURS = ("auto", "grey", "rgb")
-KEYS = ("prepare", "colour", "background")
+ORIENTATIONS = ("stored", "exif")
+KEYS = ("prepare", "colour", "background", "orientation")
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,13 @@ class Preparation:
     prepare: str = "board"
     colour: str = "auto"
     background: int | None = None  # fit, pad: the canvas's grey level (default 0, black)
+    orientation: str = "stored"  # or "exif": apply the picture's EXIF orientation tag first
 
     def __post_init__(self) -> None:
+        if self.orientation not in ORIENTATIONS:
+            raise UserError(
+                f"orientation = {self.orientation!r}; use one of {', '.join(ORIENTATIONS)}"
+            )
         if self.prepare not in PREPARE:
             raise UserError(f"prepare = {self.prepare!r}; use one of {', '.join(PREPARE)}")
         if self.colour not in COLOURS:
@@ -71,6 +80,8 @@ class Preparation:
         out: dict[str, Any] = {"prepare": self.prepare, "colour": self.colour}
         if self.background is not None:
             out["background"] = self.background
+        if self.orientation != "stored":  # older manifests and runs read back unchanged
+            out["orientation"] = self.orientation
         return out
 
     @classmethod
@@ -78,7 +89,7 @@ class Preparation:
         unknown = sorted(set(raw) - set(KEYS))
         if unknown:
             raise UserError(f"{where}: unknown key {unknown[0]}; known: {', '.join(KEYS)}")
-        for key in ("prepare", "colour"):
+        for key in ("prepare", "colour", "orientation"):
             if key in raw and not isinstance(raw[key], str):
                 raise UserError(f"{where}: {key} = {raw[key]!r} is not a string")
         background = raw.get("background")
@@ -87,7 +98,12 @@ class Preparation:
         ):
             raise UserError(f"{where}: background = {background!r} is not an integer")
         try:
-            return cls(raw.get("prepare", "board"), raw.get("colour", "auto"), background)
+            return cls(
+                raw.get("prepare", "board"),
+                raw.get("colour", "auto"),
+                background,
+                raw.get("orientation", "stored"),
+            )
         except UserError as e:
             raise UserError(f"{where}: {e}") from None
 
@@ -114,7 +130,8 @@ class Preparation:
         }[self.prepare]
         colour = "" if self.colour == "auto" else f", {self.colour}"
         background = "" if self.background is None else f", background {self.background}"
-        return f"{self.prepare} ({what}{colour}{background})"
+        turned = ", EXIF orientation applied" if self.orientation == "exif" else ""
+        return f"{self.prepare} ({what}{colour}{background}{turned})"
 
 
 def prepare_picture(
@@ -126,6 +143,10 @@ def prepare_picture(
 
     prep = preparation or Preparation()
     prep.check(shape)
+    if prep.orientation == "exif":
+        from PIL import ImageOps
+
+        picture = ImageOps.exif_transpose(picture)
     rows, cols = shape[:2]
     grey_input = len(shape) == 2
     mode = "L" if grey_input or prep.colour == "grey" else "RGB"

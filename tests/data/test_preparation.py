@@ -98,3 +98,38 @@ def test_jpeg_decoded_first(tmp_path: Path) -> None:
     with Image.open(path) as c:
         c.load()
         assert np.array_equal(decoded, board_image(c.convert("RGB")))
+
+
+def _phone_photo(path: Path) -> Image.Image:
+    """A landscape-stored JPEG (white left half) tagged EXIF orientation 6: a viewer turns it
+    90 degrees clockwise, showing it upright, white on top. Returns what the viewer shows."""
+    pixels = np.zeros((30, 60, 3), np.uint8)
+    pixels[:, :30] = 255
+    stored = Image.fromarray(pixels)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation
+    stored.save(path, quality=95, exif=exif)
+    return stored.transpose(Image.Transpose.ROTATE_270)
+
+
+def test_exif_orientation(tmp_path: Path) -> None:
+    path = tmp_path / "phone.jpg"
+    shown = _phone_photo(path)
+    turned = Preparation("stretch", orientation="exif")
+    with Image.open(path) as photo:
+        photo.load()
+        as_stored = prepare_picture(photo, GREY, Preparation("stretch"))
+        upright = prepare_picture(photo, GREY, turned)
+    assert upright[:10].mean() > 200 and upright[-10:].mean() < 50  # white on top
+    assert as_stored[:, :10].mean() > 200 and as_stored[:, -10:].mean() < 50  # white on the left
+    with Image.open(path) as photo:
+        photo.load()
+        by_hand = prepare_picture(photo.transpose(Image.Transpose.ROTATE_270), GREY)
+    assert np.abs(upright.astype(int) - by_hand).max() <= 1  # JPEG: the same up to rounding
+    assert prepare_array(np.asarray(shown.convert("L")), GREY, turned).shape == GREY  # no tag
+    # recorded only when used, so the records of older runs and folders read back unchanged
+    assert "orientation" not in Preparation("stretch").to_dict()
+    assert Preparation.from_dict(turned.to_dict()) == turned
+    assert "EXIF orientation applied" in turned.describe()
+    with pytest.raises(UserError, match="orientation = 'auto'; use one of stored, exif"):
+        Preparation.from_dict({"orientation": "auto"}, "r.toml: [input]")

@@ -31,17 +31,18 @@ def test_recipe_keys(tmp_path: Path) -> None:
         _recipe(
             tmp_path,
             'dataset = "photos"\n[input]\nprepare = "fit"\ncolour = "grey"\nbackground = 9\n'
-            '[folder]\ntest = 0.3\nseed = 4\nunreadable = "skip"\n',
+            'orientation = "exif"\n[folder]\ntest = 0.3\nseed = 4\nunreadable = "skip"\n',
         )
     )
-    assert r.preparation == Preparation("fit", "grey", 9) and r.input is None
+    assert r.preparation == Preparation("fit", "grey", 9, "exif") and r.input is None
     assert r.folder == FolderOptions(0.3, 4, "skip")
     saved = {k: v for k, v in r.to_dict().items() if v is not None and k != "source"}
     assert recipe_from_dict(saved, "again").identity() == r.identity()
     plain = load_recipe(_recipe(tmp_path, 'dataset = "photos"\n'))
     assert plain.preparation == Preparation() and plain.folder == FolderOptions()
     assert plain.to_dict()["input"] is None and plain.to_dict()["folder"] is None
-    with pytest.raises(RecipeError, match="unknown key input.zoom; known: background, colour"):
+    known = "background, colour, encoding, levels, orientation"
+    with pytest.raises(RecipeError, match=f"unknown key input.zoom; known: {known}"):
         load_recipe(_recipe(tmp_path, 'dataset = "photos"\n[input]\nzoom = 2\n'))
     with pytest.raises(RecipeError, match=r"folder.unreadable = 'ignore'; use refuse or skip"):
         load_recipe(_recipe(tmp_path, 'dataset = "p"\n[folder]\nunreadable = "ignore"\n'))
