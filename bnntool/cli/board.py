@@ -9,11 +9,13 @@ import click
 
 from bnntool.cli.common import (
     data_dir_option,
+    dataset_option,
     emit_json,
     human_size,
     json_option,
     log,
     mirror_option,
+    split_option,
 )
 from bnntool.errors import UserError
 
@@ -305,19 +307,8 @@ def infer(
 
 @click.command(short_help="Accuracy and speed of a params folder on a board, vs verify.")
 @_params_option
-@click.option(
-    "--dataset",
-    required=True,
-    help="Dataset name (mnist, fashion-mnist, ...) or image folder (its pictures prepared and "
-    "split as the params folder's run recorded).",
-)
-@click.option(
-    "--split",
-    type=click.Choice(["test", "train", "all"]),
-    default="test",
-    show_default=True,
-    help="all: every image of an image folder.",
-)
+@dataset_option
+@split_option
 @click.option("--limit", type=click.IntRange(1), help="Only the first N images.")
 @_ssh_options(required=False)
 @_runtime_option

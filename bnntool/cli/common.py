@@ -60,3 +60,16 @@ data_dir_option = click.option(
     show_envvar=True,
     help="Where datasets are kept (default: ~/.cache/bnntool/datasets).",
 )
+dataset_option = click.option(
+    "--dataset",
+    required=True,
+    help="Dataset name (mnist, fashion-mnist, ...) or image folder (its pictures prepared and "
+    "split as the params folder's run recorded).",
+)
+split_option = click.option(
+    "--split",
+    type=click.Choice(["test", "train", "all"]),
+    default="test",
+    show_default=True,
+    help="all: every image of an image folder.",
+)

@@ -9,10 +9,12 @@ import click
 
 from bnntool.cli.common import (
     data_dir_option,
+    dataset_option,
     emit_json,
     json_option,
     log,
     mirror_option,
+    split_option,
 )
 
 if TYPE_CHECKING:
@@ -22,24 +24,13 @@ if TYPE_CHECKING:
 
 @click.command(short_help="Run a parameter folder on the bit-exact overlay model.")
 @click.argument("params_dir", metavar="PARAMS_DIR", type=click.Path(path_type=Path))
-@click.option(
-    "--dataset",
-    required=True,
-    help="Dataset name (mnist, fashion-mnist, ...) or image folder (its pictures prepared and "
-    "split as the params folder's run recorded).",
-)
+@dataset_option
 @click.option(
     "--overlay",
     metavar="NAME|FILE",
     help="The folder's overlay, for folders without a manifest.json (e.g. BNN-PYNQ's own).",
 )
-@click.option(
-    "--split",
-    type=click.Choice(["test", "train", "all"]),
-    default="test",
-    show_default=True,
-    help="all: every image of an image folder.",
-)
+@split_option
 @click.option(
     "--against",
     metavar="WEIGHTS.npz|RUN_DIR",
