@@ -1,10 +1,14 @@
 """Input encodings: how the host turns a grey image into an LFC overlay's input bits.
 
 The overlay only sees bits, and the host prepares them, so any deterministic encoding that
-training, `verify` and the board apply identically is fair. A *thermometer* encoding scales the
-image to ``size`` x ``size`` by exact area averaging, then emits one bit per pixel and level:
-1 iff the pixel's average is >= the level. BNN-PYNQ's own encoding is the one-level case
-(full size, level 128: a pixel is 1 iff it is >= 128).
+training, `verify` and the board apply identically is fair. Both encodings scale the image to
+``size`` x ``size`` by exact area averaging, then compare each pixel with thresholds:
+
+- *thermometer*: one bit per pixel and level, 1 iff the pixel is >= the level. BNN-PYNQ's own
+  encoding is the one-level case (full size, level 128: a pixel is 1 iff it is >= 128).
+- *dither* (ordered dithering): one bit per pixel, 1 iff the pixel is >= the threshold at its
+  place in a small ``matrix`` tiled over the image (row r, column c: ``matrix[r % m][c % n]``).
+  Neighbouring pixels are cut at different levels, so shading survives at full resolution.
 
 The arithmetic is exact integer arithmetic (area weights scaled to integers), so every machine
 gets the same bits. The encoding travels with a model: in the training recipe, in run.json, and in
@@ -22,22 +26,48 @@ import numpy as np
 
 from bnntool.errors import UserError
 
+KINDS = ("thermometer", "dither")
+
 
 @dataclass(frozen=True)
 class InputEncoding:
-    """A thermometer encoding of ``source`` x ``source`` grey images."""
+    """A thermometer (``levels``) or ordered-dither (``matrix``) encoding of ``source`` x
+    ``source`` grey images."""
 
     source: int = 28
     size: int = 28
     levels: tuple[int, ...] = (128,)
+    matrix: tuple[tuple[int, ...], ...] | None = None  # set: ordered dither, levels unused
 
     def __post_init__(self) -> None:
         if not 1 <= self.size <= self.source:
             raise UserError(f"input encoding size {self.size} must be between 1 and {self.source}")
+        if self.matrix is not None:
+            rows = self.matrix
+            if not rows or not rows[0] or any(len(r) != len(rows[0]) for r in rows):
+                raise UserError(
+                    f"input encoding matrix {[list(r) for r in rows]} must be a non-empty "
+                    "rectangle of thresholds, such as [[32, 160], [224, 96]]"
+                )
+            if any(not 1 <= v <= 255 for r in rows for v in r):
+                raise UserError(
+                    f"input encoding matrix {[list(r) for r in rows]} must hold thresholds "
+                    "within 1..255"
+                )
+            if len(rows) > self.size or len(rows[0]) > self.size:
+                raise UserError(
+                    f"input encoding matrix is {len(rows)}x{len(rows[0])}, larger than the "
+                    f"{self.size}x{self.size} image"
+                )
+            return
         if not self.levels or any(not 1 <= v <= 255 for v in self.levels):
             raise UserError(f"input encoding levels {list(self.levels)} must be within 1..255")
         if list(self.levels) != sorted(set(self.levels)):
             raise UserError(f"input encoding levels {list(self.levels)} must increase")
+
+    @property
+    def kind(self) -> str:
+        return "thermometer" if self.matrix is None else "dither"
 
     @classmethod
     def upstream(cls, source: int = 28) -> InputEncoding:
@@ -46,18 +76,32 @@ class InputEncoding:
 
     @property
     def is_upstream(self) -> bool:
-        return self.size == self.source and self.levels == (128,)
+        return self.size == self.source and self._thresholds_per_pixel == ((128,),)
+
+    @property
+    def _thresholds_per_pixel(self) -> tuple[tuple[int, ...], ...]:
+        """The matrix, or the levels as a 1x1 matrix of a level list (to compare encodings)."""
+        return self.matrix if self.matrix is not None else (self.levels,)
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        """The overlay's input as (rows, cols, channels): one channel per level."""
-        return (self.size, self.size, len(self.levels))
+        """The overlay's input as (rows, cols, channels): one channel per thermometer level, one
+        channel for a dither."""
+        return (self.size, self.size, 1 if self.matrix is not None else len(self.levels))
 
     @property
     def bits(self) -> int:
-        return self.size * self.size * len(self.levels)
+        rows, cols, channels = self.shape
+        return rows * cols * channels
 
     def to_dict(self) -> dict[str, Any]:
+        if self.matrix is not None:
+            return {
+                "encoding": "dither",
+                "source": self.source,
+                "size": self.size,
+                "matrix": [list(r) for r in self.matrix],
+            }
         return {
             "encoding": "thermometer",
             "source": self.source,
@@ -68,16 +112,26 @@ class InputEncoding:
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "input encoding") -> InputEncoding:
         kind = raw.get("encoding", "thermometer")
-        if kind != "thermometer":
-            raise UserError(f'{where}: unknown encoding {kind!r}; use "thermometer"')
-        try:
-            return cls(
-                int(raw.get("source", 28)), int(raw["size"]), tuple(int(v) for v in raw["levels"])
-            )
-        except (KeyError, TypeError, ValueError) as e:
+        if kind not in KINDS:
             raise UserError(
-                f"{where}: needs size (an integer) and levels (a list of integers): {e}"
-            ) from None
+                f"{where}: unknown encoding {kind!r}; use one of {', '.join(map(repr, KINDS))}"
+            )
+        needs, other = ("matrix", "levels") if kind == "dither" else ("levels", "matrix")
+        if other in raw:
+            raise UserError(f"{where}: a {kind} encoding takes {needs}, not {other}")
+        try:
+            source, size = int(raw.get("source", 28)), int(raw["size"])
+            if kind == "dither":
+                if isinstance(raw["matrix"], (str, bytes)):
+                    raise TypeError("matrix is a string")
+                matrix = tuple(tuple(int(v) for v in row) for row in raw["matrix"])
+                return cls(source, size, matrix=matrix)
+            return cls(source, size, tuple(int(v) for v in raw["levels"]))
+        except (KeyError, TypeError, ValueError) as e:
+            what = "a list of lists of integers" if kind == "dither" else "a list of integers"
+            raise UserError(f"{where}: needs size (an integer) and {needs} ({what}): {e}") from None
+        except UserError as e:
+            raise UserError(f"{where}: {e}") from None
 
     @cached_property
     def _weights(self) -> np.ndarray:
@@ -109,6 +163,11 @@ class InputEncoding:
             w = self._weights.astype(np.float64)
             sums = (w @ images.astype(np.float64)) @ w.T
             scale = self.source * self.source  # sums = avg * source^2
+        if self.matrix is not None:
+            m = np.asarray(self.matrix, dtype=np.int64) * scale
+            reps = (-(-self.size // m.shape[0]), -(-self.size // m.shape[1]))
+            thresholds = np.tile(m, reps)[: self.size, : self.size]
+            return (sums >= thresholds).reshape(len(images), -1).astype(np.uint8)
         levels = np.asarray(self.levels, dtype=np.int64) * scale
         return (sums[..., None] >= levels).reshape(len(images), -1).astype(np.uint8)
 

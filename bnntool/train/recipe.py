@@ -173,7 +173,7 @@ def recipe_from_dict(raw: dict[str, Any], source: str) -> Recipe:
     if input_raw is not None:
         if not isinstance(input_raw, dict):
             raise RecipeError(f"{source}: [input] must be a table")
-        encoding_keys = ("encoding", "size", "levels", "source")
+        encoding_keys = ("encoding", "size", "levels", "matrix", "source")
         for key in input_raw:
             if key not in (*encoding_keys, *PREPARATION_KEYS):
                 raise RecipeError(

@@ -41,7 +41,7 @@ def test_recipe_keys(tmp_path: Path) -> None:
     plain = load_recipe(_recipe(tmp_path, 'dataset = "photos"\n'))
     assert plain.preparation == Preparation() and plain.folder == FolderOptions()
     assert plain.to_dict()["input"] is None and plain.to_dict()["folder"] is None
-    known = "background, colour, encoding, levels, orientation"
+    known = "background, colour, encoding, levels, matrix, orientation"
     with pytest.raises(RecipeError, match=f"unknown key input.zoom; known: {known}"):
         load_recipe(_recipe(tmp_path, 'dataset = "photos"\n[input]\nzoom = 2\n'))
     with pytest.raises(RecipeError, match=r"folder.unreadable = 'ignore'; use refuse or skip"):

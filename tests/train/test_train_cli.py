@@ -21,6 +21,12 @@ from bnntool.verify import verify
 from tests.train.conftest import small_recipe
 
 THERMO = '[input]\nencoding = "thermometer"\nsize = 20\nlevels = [85, 170]\n'
+# an ordered dither on a resized image, with a matrix that does not tile 26 pixels evenly
+DITHER = '[input]\nencoding = "dither"\nsize = 26\nmatrix = [[40, 200, 120], [160, 80, 230]]\n'
+ENCODINGS = {
+    "thermometer": (THERMO, InputEncoding(28, 20, (85, 170))),
+    "dither": (DITHER, InputEncoding(28, 26, matrix=((40, 200, 120), (160, 80, 230)))),
+}
 
 
 def test_a_run_folder(tmp_path: Path, data_dir: Path, run_cli) -> None:
@@ -76,14 +82,19 @@ def test_convert_takes_overlay_classes_and_encoding_from_a_run_folder(
     assert bad.exit_code == 2 and "--overlay" in bad.stderr and len(bad.stderr.splitlines()) == 1
 
 
-def test_the_trained_model_runs_on_the_overlay_exactly(tmp_path: Path, data_dir: Path) -> None:
+@pytest.mark.parametrize("kind", sorted(ENCODINGS))
+def test_the_trained_model_runs_on_the_overlay_exactly(
+    tmp_path: Path, data_dir: Path, kind: str
+) -> None:
     """Train, convert (exact thresholds, the run's encoding), verify against the run: every test
     image agrees; and PyTorch's own eval predictions equal the exported model's."""
-    recipe = load_recipe(small_recipe(tmp_path, extra=THERMO, overlay="lfcW1A2"))
+    extra, encoding = ENCODINGS[kind]
+    recipe = load_recipe(small_recipe(tmp_path, extra=extra, overlay="lfcW1A2"))
+    assert recipe.input == encoding
     result = train(recipe, tmp_path / "run", limit=800, data_dir=data_dir)
     convert(result.weights, "lfcW1A2", tmp_path / "params", classes=[str(i) for i in range(10)])
     manifest = json.loads((tmp_path / "params" / "manifest.json").read_text())
-    assert manifest["input_encoding"]["size"] == 20
+    assert manifest["input_encoding"] == encoding.to_dict()
     report = verify(
         tmp_path / "params",
         "mnist",
@@ -102,17 +113,18 @@ def test_the_trained_model_runs_on_the_overlay_exactly(tmp_path: Path, data_dir:
     from bnntool.data import load_dataset
     from bnntool.encoding import encoded_spec
 
-    spec = encoded_spec(load_overlay("lfcW1A2"), InputEncoding(28, 20, (85, 170)))
+    spec = encoded_spec(load_overlay("lfcW1A2"), encoding)
+    assert spec.layers[0].mw == encoding.bits
     net = QuantNet(spec, 10)
     with np.load(result.weights) as npz:
         net.load_arrays([npz[f"arr_{i}"] for i in range(len(npz.files))], "w")
     test = load_dataset("mnist", "test", data_dir).head(2000)
-    prep = InputPreparer(spec, InputEncoding(28, 20, (85, 170)))
+    prep = InputPreparer(spec, encoding)
     with torch.no_grad():
         torch_pred = (
             net.eval()(InputPreparer.values(prep.compact(test.images), "lfc")).argmax(1).numpy()
         )
-    exported = TrainedModel.from_npz(result.weights, spec, InputEncoding(28, 20, (85, 170)))
+    exported = TrainedModel.from_npz(result.weights, spec, encoding)
     assert np.array_equal(torch_pred, exported.run(test.images)[0].argmax(1))
 
 
