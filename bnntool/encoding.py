@@ -76,12 +76,9 @@ class InputEncoding:
 
     @property
     def is_upstream(self) -> bool:
-        return self.size == self.source and self._thresholds_per_pixel == ((128,),)
-
-    @property
-    def _thresholds_per_pixel(self) -> tuple[tuple[int, ...], ...]:
-        """The matrix, or the levels as a 1x1 matrix of a level list (to compare encodings)."""
-        return self.matrix if self.matrix is not None else (self.levels,)
+        """BNN-PYNQ's: full size, one threshold of 128 (a 1x1 dither matrix is the same)."""
+        thresholds = self.matrix if self.matrix is not None else (self.levels,)
+        return self.size == self.source and thresholds == ((128,),)
 
     @property
     def shape(self) -> tuple[int, int, int]:
