@@ -119,9 +119,12 @@ class InputEncoding:
         try:
             source, size = int(raw.get("source", 28)), int(raw["size"])
             if kind == "dither":
-                if isinstance(raw["matrix"], (str, bytes)):
-                    raise TypeError("matrix is a string")
-                matrix = tuple(tuple(int(v) for v in row) for row in raw["matrix"])
+                rows = raw["matrix"]
+                if not isinstance(rows, (list, tuple)) or not all(
+                    isinstance(row, (list, tuple)) for row in rows
+                ):
+                    raise TypeError(f"got {rows!r}")
+                matrix = tuple(tuple(int(v) for v in row) for row in rows)
                 return cls(source, size, matrix=matrix)
             return cls(source, size, tuple(int(v) for v in raw["levels"]))
         except (KeyError, TypeError, ValueError) as e:

@@ -83,7 +83,8 @@ def test_a_dither_fits_the_stock_lfc_input_as_one_channel() -> None:
     ("raw", "message"),
     [
         ({"encoding": "dither", "size": 28}, r"needs size \(an integer\) and matrix"),
-        ({"encoding": "dither", "size": 28, "matrix": "32"}, "matrix"),
+        ({"encoding": "dither", "size": 28, "matrix": "32"}, "list of lists of integers"),
+        ({"encoding": "dither", "size": 28, "matrix": ["32", "160"]}, "got \\['32', '160'\\]"),
         ({"encoding": "dither", "size": 28, "matrix": [[32, 160], [224]]}, "non-empty rectangle"),
         ({"encoding": "dither", "size": 28, "matrix": []}, "non-empty rectangle"),
         ({"encoding": "dither", "size": 28, "matrix": [[0, 300]]}, "within 1..255"),
