@@ -7,8 +7,9 @@ images and scored on those 5000 (the test split is never read). One thread, seed
 
     python benchmarks/input_encodings.py --mirror ../shared/datasets [--epochs 12] [--json]
 
-Encodings: "grey" (the 28x28 image itself, as floats: no encoding), "thermometer" (the shipped
-14x14 4-level code until 2026-12-01) and "dither" (28x28, a 2x2 ordered-dither matrix).
+Encodings: "grey" (the 28x28 image itself, as floats: no encoding), "thermometer" (the 14x14
+4-level code), "dither" (28x28, a 2x2 ordered-dither matrix at the thermometer's levels) and
+"dither4x4" (28x28, a 4x4 Bayer matrix: 16 levels).
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ ENCODINGS: dict[str, InputEncoding | None] = {
     "grey": None,
     "thermometer": InputEncoding(28, 14, (32, 96, 160, 224)),
     "dither": InputEncoding(28, 28, matrix=((32, 160), (224, 96))),
+    "dither4x4": InputEncoding(  # a 4x4 Bayer matrix: 16 levels, (index + 0.5) x 16
+        28,
+        28,
+        matrix=((8, 136, 40, 168), (200, 72, 232, 104), (56, 184, 24, 152), (248, 120, 216, 88)),
+    ),
 }
 
 
