@@ -1,5 +1,5 @@
 """The seed's Fashion-MNIST story over SSH: a folder trained and converted by bnntool with the
-shipped recipe's 14x14 4-level thermometer input, deployed, evaluated on the "board" (sw runtime
+shipped recipe's ordered-dither input, deployed, evaluated on the "board" (sw runtime
 through sshd), and the same figure as ``bnntool verify`` on the same folder and images."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from tests.train.conftest import small_recipe
 
 pytest.importorskip("torch")
 
-# As training/fashion-mnist-lfcW1A1.toml: 14x14 pixels, 4 levels = 784 of the overlay's 832 bits.
-THERMO = '[input]\nencoding = "thermometer"\nsize = 14\nlevels = [32, 96, 160, 224]\n'
+# As training/fashion-mnist-lfcW1A1.toml: 28x28 pixels, a 2x2 matrix = 784 of the 832 bits.
+DITHER = '[input]\nencoding = "dither"\nsize = 28\nmatrix = [[32, 160], [224, 96]]\n'
 LIMIT = 500
 
 
@@ -28,7 +28,7 @@ def fashion_dir(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def test_evaluate_thermometer_folder_over_ssh(
+def test_evaluate_dither_folder_over_ssh(
     run_cli, start_board, fashion_dir: Path, tmp_path: Path
 ) -> None:
     from bnntool.convert import convert
@@ -40,12 +40,17 @@ def test_evaluate_thermometer_folder_over_ssh(
     from bnntool.train import load_recipe, train
     from bnntool.verify import verify
 
-    recipe = load_recipe(small_recipe(tmp_path, dataset="fashion-mnist", epochs=1, extra=THERMO))
+    recipe = load_recipe(small_recipe(tmp_path, dataset="fashion-mnist", epochs=1, extra=DITHER))
     run = train(recipe, tmp_path / "run", limit=300, data_dir=fashion_dir)
     params = tmp_path / "params"
     convert(run.weights, "lfcW1A1", params)
     encoding = json.loads((params / "manifest.json").read_text())["input_encoding"]
-    assert encoding["size"] == 14 and encoding["levels"] == [32, 96, 160, 224]
+    assert encoding == {
+        "encoding": "dither",
+        "source": 28,
+        "size": 28,
+        "matrix": [[32, 160], [224, 96]],
+    }
     assert read_params(params).encoding is not None
 
     board = start_board("pynq")
@@ -77,7 +82,7 @@ def test_evaluate_thermometer_folder_over_ssh(
     # gives other outputs, so an encoding lost on the way would not have agreed.
     images = load_dataset("fashion-mnist", "test", fashion_dir).head(LIMIT).images
     model = OverlayModel(read_params(params))
-    thermo, _ = model.run(images)
+    dithered, _ = model.run(images)
     model.host = HostInput(model.spec, InputEncoding.upstream(28))
     plain, _ = model.run(images)
-    assert not np.array_equal(thermo, plain)
+    assert not np.array_equal(dithered, plain)
