@@ -92,19 +92,12 @@ class InputEncoding:
         return rows * cols * channels
 
     def to_dict(self) -> dict[str, Any]:
-        if self.matrix is not None:
-            return {
-                "encoding": "dither",
-                "source": self.source,
-                "size": self.size,
-                "matrix": [list(r) for r in self.matrix],
-            }
-        return {
-            "encoding": "thermometer",
-            "source": self.source,
-            "size": self.size,
-            "levels": list(self.levels),
-        }
+        thresholds = (
+            {"matrix": [list(r) for r in self.matrix]}
+            if self.matrix is not None
+            else {"levels": list(self.levels)}
+        )
+        return {"encoding": self.kind, "source": self.source, "size": self.size, **thresholds}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "input encoding") -> InputEncoding:
@@ -147,6 +140,13 @@ class InputEncoding:
                     w[i, j] = int(overlap * self.size)
         return w
 
+    @cached_property
+    def _tiled(self) -> np.ndarray:
+        """(size x size) dither thresholds: the matrix tiled over the image, cut at its edge."""
+        m = np.asarray(self.matrix, dtype=np.int64)
+        reps = (-(-self.size // m.shape[0]), -(-self.size // m.shape[1]))
+        return np.tile(m, reps)[: self.size, : self.size]
+
     def encode(self, images: np.ndarray) -> np.ndarray:
         """uint8 images (N x source x source) -> input bits (N x bits), uint8, in (row, col,
         level) order."""
@@ -164,10 +164,7 @@ class InputEncoding:
             sums = (w @ images.astype(np.float64)) @ w.T
             scale = self.source * self.source  # sums = avg * source^2
         if self.matrix is not None:
-            m = np.asarray(self.matrix, dtype=np.int64) * scale
-            reps = (-(-self.size // m.shape[0]), -(-self.size // m.shape[1]))
-            thresholds = np.tile(m, reps)[: self.size, : self.size]
-            return (sums >= thresholds).reshape(len(images), -1).astype(np.uint8)
+            return (sums >= self._tiled * scale).reshape(len(images), -1).astype(np.uint8)
         levels = np.asarray(self.levels, dtype=np.int64) * scale
         return (sums[..., None] >= levels).reshape(len(images), -1).astype(np.uint8)
 
