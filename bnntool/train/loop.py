@@ -247,9 +247,22 @@ def train(
         "init": {"path": str(init), "sha256": sha256_file(Path(init))} if init else None,
         "processes": world,
         "data_sha256": data_digest,
+        # CPU kernels split their sums by thread: another count changes the last bits
+        "cpu_threads": torch.get_num_threads() if dev.type == "cpu" else None,
     }
     if checkpoint is not None:
         settings["init"] = checkpoint.get("settings", {}).get("init")
+        was = checkpoint.get("settings", {}).get("cpu_threads")
+        if (
+            rank == 0
+            and None not in (was, settings["cpu_threads"])
+            and was != settings["cpu_threads"]
+        ):
+            log(
+                f"note: {out_dir} ran its last epoch on {was} CPU threads, this on "
+                f"{settings['cpu_threads']}: its weights may differ in the last bits from an "
+                f"uninterrupted run's (OMP_NUM_THREADS={was} keeps them identical)"
+            )
     prep.check(data.train.images, data.name)
     classes = len(data.classes)
     t = recipe.training

@@ -119,6 +119,30 @@ def test_a_run_of_other_images_is_refused(stopped_run: Path, data_dir: Path, run
     assert tree(stopped_run) == before
 
 
+def test_another_cpu_thread_count_is_said(stopped_run: Path, data_dir: Path, run_cli) -> None:
+    # CPU kernels split their sums by thread: a resume on another count may end in other bits
+    path = stopped_run / "checkpoint.pt"
+    state = torch.load(path, weights_only=False)
+    assert state["settings"]["cpu_threads"] == torch.get_num_threads()
+    state["settings"]["cpu_threads"] = torch.get_num_threads() + 1
+    torch.save(state, path)
+    result = run_cli("train", "--resume", stopped_run, "--data-dir", data_dir)
+    assert result.exit_code == 0, result.stderr
+    assert (
+        f"ran its last epoch on {torch.get_num_threads() + 1} CPU threads, this on "
+        f"{torch.get_num_threads()}" in result.stderr
+    )
+    assert f"OMP_NUM_THREADS={torch.get_num_threads() + 1}" in result.stderr
+    run = json.loads((stopped_run / "run.json").read_text())
+    assert run["settings"]["cpu_threads"] == torch.get_num_threads()
+
+
+def test_the_same_cpu_thread_count_says_nothing(stopped_run: Path, data_dir: Path, run_cli) -> None:
+    result = run_cli("train", "--resume", stopped_run, "--data-dir", data_dir)
+    assert result.exit_code == 0, result.stderr
+    assert "CPU threads" not in result.stderr
+
+
 def test_a_truncated_checkpoint_is_one_line(stopped_run: Path, run_cli) -> None:
     # case 8: 40 lines, the recipe being read from the checkpoint without the main load's guard
     path = stopped_run / "checkpoint.pt"
