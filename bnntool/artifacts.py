@@ -19,7 +19,9 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -126,6 +128,27 @@ def clean_leftovers(dest: Path) -> list[Path]:
                 entry.unlink()
             removed.append(entry)
     return removed
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back while the block runs (a few file operations that must not
+    be cut in half); one that arrived is acted on as the block ends. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {
+        s: signal.signal(s, lambda signum, _frame: received.append(signum))
+        for s in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        if received:
+            signal.raise_signal(received[0])  # now to the handler that was there before
 
 
 @contextlib.contextmanager

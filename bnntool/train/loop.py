@@ -39,6 +39,7 @@ from bnntool.artifacts import (
     clean_leftovers,
     folder_lock,
     sha256_file,
+    signals_held,
     tidy,
     write_bytes,
     write_error,
@@ -549,20 +550,22 @@ def _within(path: Path, folder: Path) -> bool:
 
 
 def _check_writable(out_dir: Path) -> None:
-    """Fail now, in one line, if the run folder cannot be made there."""
-    missing = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / f".{os.getpid()}.probe"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        where = Path(e.filename) if e.filename else out_dir
-        raise write_error(where, e, "choose another --out") from None
-    finally:
-        for folder in missing:  # innermost first: leave nothing until training writes
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+    """Fail now, in one line, if the run folder cannot be made there (Ctrl-C waits until the
+    probe and the folders it made are gone)."""
+    with signals_held():
+        missing = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            probe = out_dir / f".{os.getpid()}.probe"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            where = Path(e.filename) if e.filename else out_dir
+            raise write_error(where, e, "choose another --out") from None
+        finally:
+            for folder in missing:  # innermost first: leave nothing until training writes
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
 
 def _forget(out_dir: Path, created: bool) -> None:
