@@ -1,7 +1,8 @@
-"""cnv28W1A1, bnntool's conv overlay for 28x28 grey images, end to end on real Fashion-MNIST:
-trained briefly, converted, verified (100 % agreement with the trained model), and its generated
-HLS (current generation, finn-hlslib cc8db47) C-simulated with g++ to the classes verify gives,
-image by image. The accuracy of the full recipe is measured elsewhere (docs/results.md)."""
+"""cnv28W1A1 and cnv28W1A2, bnntool's conv overlays for 28x28 grey images, end to end on real
+Fashion-MNIST: each trained briefly, converted, verified (100 % agreement with the trained
+model), and its generated HLS (current generation, finn-hlslib cc8db47) C-simulated with g++ to
+the classes verify gives, image by image. The accuracy of the full recipes is measured elsewhere
+(docs/results.md)."""
 
 from __future__ import annotations
 
@@ -10,21 +11,26 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bnntool.hw.boards import get_board
 from bnntool.hw.plan import estimate
 from bnntool.overlay import load_overlay
 
 IMAGES = 6
+OVERLAYS = ["cnv28W1A1", "cnv28W1A2"]
 
 
-def test_the_planner_fits_it_on_a_pynq_z2() -> None:
-    est = estimate(load_overlay("cnv28W1A1"), get_board("pynq-z2"))
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_planner_fits_it_on_a_pynq_z2(overlay: str) -> None:
+    est = estimate(load_overlay(overlay), get_board("pynq-z2"))
     assert est.fits and est.fps >= 3000
     assert est.luts <= 0.9 * est.board_luts and est.bram_tiles <= 0.9 * est.board_bram_tiles
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_trained_converted_verified_and_c_simulated(
+    overlay: str,
     tmp_path: Path,
     shared: Path,
     ap_types: Path,
@@ -35,7 +41,7 @@ def test_trained_converted_verified_and_c_simulated(
                    shared / "datasets").exit_code == 0  # fmt: skip
     run = tmp_path / "run"
     trained = run_cli(
-        "train", "fashion-mnist-cnv28W1A1", "--epochs", "1", "--limit", "600", "--out", run,
+        "train", f"fashion-mnist-{overlay}", "--epochs", "1", "--limit", "600", "--out", run,
         "--data-dir", data, "--device", "cpu",
     )  # fmt: skip
     assert trained.exit_code == 0, trained.stderr
@@ -46,7 +52,7 @@ def test_trained_converted_verified_and_c_simulated(
     )  # fmt: skip
     assert verified.exit_code == 0, verified.stderr
     report = json.loads(verified.stdout)
-    assert report["overlay"] == "cnv28W1A1" and report["against"]["agreement"] == 100.0
+    assert report["overlay"] == overlay and report["against"]["agreement"] == 100.0
 
     # verify's class of each of the first test images, then the C simulation of each
     from bnntool.convert.params import read_params
