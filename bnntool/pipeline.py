@@ -61,6 +61,7 @@ def run_pipeline(
     out_dir: str | os.PathLike[str] | None = None,
     thresholds: str = "exact",
     epochs: int | None = None,
+    seed: int | None = None,
     device: str = "auto",
     data_dir: str | os.PathLike[str] | None = None,
     mirror: str | None = None,
@@ -73,11 +74,24 @@ def run_pipeline(
     """Fetch, train (unless ``weights`` are given), convert and verify; see the module doc."""
     info = get_dataset(dataset)
     chosen = None
-    if weights is None:
+    if weights is not None:
+        training_only = {
+            "--recipe": recipe,
+            "--epochs": epochs,
+            "--seed": seed,
+            "--train-limit": train_limit,
+        }
+        given = [option for option, value in training_only.items() if value is not None]
+        if given:
+            raise UserError(
+                f"{' and '.join(given)} set the training, and --weights {weights} skips it; "
+                "leave out --weights to train, or the training options to convert those weights"
+            )
+    else:
         from bnntool.train import load_recipe
 
         name = recipe or (f"{info.name}-{overlay}" if overlay else info.name)
-        chosen = load_recipe(name).with_overrides(epochs=epochs)
+        chosen = load_recipe(name).with_overrides(epochs=epochs, seed=seed)
         if chosen.dataset != info.name:
             raise UserError(f"recipe {chosen.name} trains on {chosen.dataset}, not {info.name}")
         overlay = chosen.overlay

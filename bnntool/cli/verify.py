@@ -178,6 +178,7 @@ def _print_report(result: VerifyReport) -> None:
     help="Start from trained weights (.npz, Lasagne layout) instead of training.",
 )
 @click.option("--epochs", type=click.IntRange(1), help="Override the recipe's epochs.")
+@click.option("--seed", type=int, help="Override the recipe's seed (e.g. to measure the spread).")
 @click.option(
     "--device", default="auto", show_default=True, help="Training device: auto, cpu, cuda[:N]."
 )
@@ -215,6 +216,7 @@ def pipeline(
     recipe: str | None,
     weights: Path | None,
     epochs: int | None,
+    seed: int | None,
     device: str,
     out_dir: Path | None,
     thresholds: str,
@@ -235,6 +237,7 @@ def pipeline(
     Examples:
       bnntool pipeline fashion-mnist
       bnntool pipeline mnist --overlay lfcW1A2 --epochs 100 --device cuda
+      bnntool pipeline fashion-mnist --seed 2 --out fmnist-seed2
       bnntool pipeline mnist --weights mnist-1w-1a.npz
       bnntool pipeline cifar-10 --overlay cnvW2A2 --weights cifar10-2w-2a.npz --out cnv/
     """
@@ -247,6 +250,7 @@ def pipeline(
         recipe=recipe,
         weights=weights,
         epochs=epochs,
+        seed=seed,
         device=device,
         out_dir=out_dir,
         thresholds=thresholds,

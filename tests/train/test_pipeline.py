@@ -32,7 +32,7 @@ def test_pipeline_trains_converts_verifies_and_resumes(
         "--device",
         "cpu",
     )
-    first = run_cli(*args, "--json")
+    first = run_cli(*args, "--seed", "8", "--json")
     assert first.exit_code == 0, first.stderr
     report = json.loads(first.stdout)
     assert [(s["stage"], s["status"]) for s in report["stages"]] == [
@@ -46,6 +46,28 @@ def test_pipeline_trains_converts_verifies_and_resumes(
     assert against["model_accuracy"] > 70  # one epoch on 5000 MNIST images
     manifest = json.loads((tmp_path / "p" / "params" / "manifest.json").read_text())
     assert manifest["input_encoding"]["levels"] == [64, 128, 192]
-    second = run_cli(*args)
+    run = json.loads((tmp_path / "p" / "run" / "run.json").read_text())
+    assert run["seed"] == run["recipe"]["training"]["seed"] == 8  # the recipe says 7
+    second = run_cli(*args, "--seed", "8")
     assert second.exit_code == 0, second.stderr
     assert [line.split()[1] for line in second.stdout.splitlines()[:4]] == ["skipped"] * 4
+    # The recipe's own seed (7) is another run: refused in one line, the finished run kept.
+    other = run_cli(*args)
+    assert other.exit_code == 2
+    assert "holds a finished run of another recipe" in other.stderr
+    assert "Traceback" not in other.stderr
+    assert json.loads((tmp_path / "p" / "run" / "run.json").read_text()) == run
+
+
+def test_pipeline_refuses_training_options_with_weights(tmp_path: Path, run_cli) -> None:
+    npz = tmp_path / "w.npz"
+    npz.write_bytes(b"not read")
+    result = run_cli(
+        "pipeline", "mnist", "--weights", npz, "--seed", "3", "--epochs", "2", "--out",
+        tmp_path / "out",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--epochs and --seed set the training, and --weights" in result.stderr
+    assert str(npz) in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
