@@ -62,7 +62,7 @@ def run_pipeline(
     thresholds: str = "exact",
     epochs: int | None = None,
     seed: int | None = None,
-    device: str = "auto",
+    device: str | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     mirror: str | None = None,
     limit: int | None = None,
@@ -80,11 +80,13 @@ def run_pipeline(
             "--epochs": epochs,
             "--seed": seed,
             "--train-limit": train_limit,
+            "--device": device,
         }
         given = [option for option, value in training_only.items() if value is not None]
         if given:
+            named = " and ".join([", ".join(given[:-1]), given[-1]] if len(given) > 1 else given)
             raise UserError(
-                f"{' and '.join(given)} set the training, and --weights {weights} skips it; "
+                f"{named} set the training, and --weights {weights} skips it; "
                 "leave out --weights to train, or the training options to convert those weights"
             )
     else:
@@ -117,7 +119,9 @@ def run_pipeline(
         step += 1
         log(f"[{step}/{total}] train {chosen.name} ({chosen.training.epochs} epochs)")
         try:
-            stage = _train_stage(chosen, run_dir, device, data_dir, mirror, train_limit, log)
+            stage = _train_stage(
+                chosen, run_dir, device or "auto", data_dir, mirror, train_limit, log
+            )
         except Interrupted as e:
             raise Interrupted(f"{e}; or run the same bnntool pipeline command again") from None
         result.stages.append(stage)

@@ -30,7 +30,7 @@ from bnntool.cli.common import (
     type=click.FloatRange(min=0, min_open=True),
     help="Override the recipe's starting learning rate.",
 )
-@click.option("--seed", type=int, help="Override the recipe's seed.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Override the recipe's seed.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--gpus", type=click.IntRange(1), help="Train on N GPUs of this machine (torchrun).")
 @click.option(

@@ -178,10 +178,12 @@ def _print_report(result: VerifyReport) -> None:
     help="Start from trained weights (.npz, Lasagne layout) instead of training.",
 )
 @click.option("--epochs", type=click.IntRange(1), help="Override the recipe's epochs.")
-@click.option("--seed", type=int, help="Override the recipe's seed (e.g. to measure the spread).")
 @click.option(
-    "--device", default="auto", show_default=True, help="Training device: auto, cpu, cuda[:N]."
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),
+    help="Override the recipe's seed (e.g. to measure the spread).",
 )
+@click.option("--device", help="Training device: auto (the default), cpu, cuda[:N].")
 @click.option(
     "--out",
     "out_dir",
@@ -217,7 +219,7 @@ def pipeline(
     weights: Path | None,
     epochs: int | None,
     seed: int | None,
-    device: str,
+    device: str | None,
     out_dir: Path | None,
     thresholds: str,
     mirror: str | None,

@@ -254,6 +254,10 @@ def _validate(t: Training, source: str) -> None:
         raise RecipeError(f"{source}: training.readout_below_weight must be in [0, 1]")
     if not (0 <= t.dropout_input < 1 and 0 <= t.dropout_hidden < 1) or t.validation < 0:
         raise RecipeError(f"{source}: dropouts must be in [0, 1) and validation >= 0")
+    if not 0 <= t.seed < 2**63:
+        raise RecipeError(
+            f"{source}: training.seed = {t.seed}; use a whole number from 0 to 2**63-1"
+        )
 
 
 def load_recipe(name_or_path: str | Path) -> Recipe:

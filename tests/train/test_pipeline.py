@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.train.conftest import small_recipe
 
 
@@ -59,15 +61,28 @@ def test_pipeline_trains_converts_verifies_and_resumes(
     assert json.loads((tmp_path / "p" / "run" / "run.json").read_text()) == run
 
 
-def test_pipeline_refuses_training_options_with_weights(tmp_path: Path, run_cli) -> None:
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("--recipe", "mnist-lfcW1A1"),
+        ("--epochs", "2"),
+        ("--seed", "3"),
+        ("--train-limit", "100"),
+        ("--device", "cpu"),
+        ("--seed", "3", "--epochs", "2", "--device", "cpu"),
+    ],
+)
+def test_pipeline_refuses_training_options_with_weights(
+    tmp_path: Path, run_cli, options: tuple[str, ...]
+) -> None:
     npz = tmp_path / "w.npz"
     npz.write_bytes(b"not read")
     result = run_cli(
-        "pipeline", "mnist", "--weights", npz, "--seed", "3", "--epochs", "2", "--out",
-        tmp_path / "out",
+        "pipeline", "mnist", "--weights", npz, *options, "--out", tmp_path / "out",
+        "--data-dir", tmp_path / "data", "--mirror", tmp_path / "no-mirror",
     )  # fmt: skip
-    assert result.exit_code == 2
-    assert "--epochs and --seed set the training, and --weights" in result.stderr
-    assert str(npz) in result.stderr
+    assert result.exit_code == 2, result.stdout + result.stderr
+    named = options[0] if len(options) == 2 else "--epochs, --seed and --device"
+    assert f"{named} set the training, and --weights {npz} skips it" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists() and not (tmp_path / "data").exists()

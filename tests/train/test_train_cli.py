@@ -187,6 +187,16 @@ def test_readout_loss_on_a_cnv_overlay_or_with_a_bad_weight(
     assert "training.readout_below_weight must be in [0, 1]" in _error(run_cli("train", recipe))
 
 
+def test_negative_seed_in_a_recipe_or_on_the_command_line(tmp_path: Path, run_cli) -> None:
+    recipe = small_recipe(tmp_path)
+    recipe.write_text(recipe.read_text().replace("seed = 7", "seed = -1"))
+    assert "training.seed = -1; use a whole number from 0" in _error(run_cli("train", recipe))
+    for command in ("train", "pipeline"):
+        result = run_cli(command, "mnist", "--seed", "-1")
+        assert result.exit_code == 2 and "--seed" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_dataset_that_does_not_fit_the_overlay(tmp_path: Path, data_dir: Path, run_cli) -> None:
     recipe = small_recipe(tmp_path, overlay="cnvW1A1")
     message = _error(run_cli("train", recipe, "--out", tmp_path / "r", "--data-dir", data_dir))
